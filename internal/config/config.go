@@ -1,0 +1,364 @@
+// Package config reads gated's TOML configuration file (SPEC.md,
+// "Configuration"): every key has a default, unknown keys are errors, and
+// every error names the file, the line and the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the package installs the file.
+const DefaultPath = "/etc/gated/gated.toml"
+
+// Config is the whole file.
+type Config struct {
+	Gate Gate `toml:"gate"`
+	GPIO GPIO `toml:"gpio"`
+	Sim  Sim  `toml:"sim"`
+	MQTT MQTT `toml:"mqtt"`
+	DBus DBus `toml:"dbus"`
+}
+
+// Gate is the [gate] section: the rules of the state machine.
+type Gate struct {
+	Name              string        `toml:"name"`
+	TravelTimeout     time.Duration `toml:"travel_timeout"`
+	ReverseDelay      time.Duration `toml:"reverse_delay"`
+	AutoClose         time.Duration `toml:"auto_close"`
+	AlarmDuration     time.Duration `toml:"alarm_duration"`
+	AlarmOnForcedOpen bool          `toml:"alarm_on_forced_open"`
+}
+
+// GPIO is the [gpio] section: pins by periph name and their wiring.
+type GPIO struct {
+	Driver                    string        `toml:"driver"`
+	OpenLimit                 string        `toml:"open_limit"`
+	ClosedLimit               string        `toml:"closed_limit"`
+	Obstruction               string        `toml:"obstruction"`
+	ObstructionNormallyClosed bool          `toml:"obstruction_normally_closed"`
+	MotorOpen                 string        `toml:"motor_open"`
+	MotorClose                string        `toml:"motor_close"`
+	MotorStop                 string        `toml:"motor_stop"`
+	Siren                     string        `toml:"siren"`
+	InputsActiveLow           bool          `toml:"inputs_active_low"`
+	OutputsActiveLow          bool          `toml:"outputs_active_low"`
+	OutputMode                string        `toml:"output_mode"`
+	PulseWidth                time.Duration `toml:"pulse_width"`
+	Debounce                  time.Duration `toml:"debounce"`
+}
+
+// Sim is the [sim] section.
+type Sim struct {
+	TravelTime time.Duration `toml:"travel_time"`
+}
+
+// MQTT is the [mqtt] section.
+type MQTT struct {
+	Broker          string        `toml:"broker"`
+	ClientID        string        `toml:"client_id"`
+	TopicPrefix     string        `toml:"topic_prefix"`
+	Username        string        `toml:"username"`
+	PasswordFile    string        `toml:"password_file"`
+	CAFile          string        `toml:"ca_file"`
+	CertFile        string        `toml:"cert_file"`
+	KeyFile         string        `toml:"key_file"`
+	KeepAlive       time.Duration `toml:"keepalive"`
+	MaxCommandAge   time.Duration `toml:"max_command_age"`
+	Discovery       bool          `toml:"discovery"`
+	DiscoveryPrefix string        `toml:"discovery_prefix"`
+}
+
+// DBus is the [dbus] section.
+type DBus struct {
+	Bus string `toml:"bus"`
+}
+
+// Default returns the configuration of an empty file.
+func Default() Config {
+	return Config{
+		Gate: Gate{
+			Name:              "gate",
+			TravelTimeout:     30 * time.Second,
+			ReverseDelay:      500 * time.Millisecond,
+			AlarmDuration:     60 * time.Second,
+			AlarmOnForcedOpen: true,
+		},
+		GPIO: GPIO{
+			Driver:                    "periph",
+			ObstructionNormallyClosed: true,
+			InputsActiveLow:           true,
+			OutputMode:                "hold",
+			PulseWidth:                500 * time.Millisecond,
+			Debounce:                  30 * time.Millisecond,
+		},
+		Sim: Sim{TravelTime: 8 * time.Second},
+		MQTT: MQTT{
+			Broker:          "tcp://localhost:1883",
+			TopicPrefix:     "tw/rocksaying",
+			KeepAlive:       30 * time.Second,
+			MaxCommandAge:   10 * time.Second,
+			Discovery:       true,
+			DiscoveryPrefix: "homeassistant",
+		},
+		DBus: DBus{Bus: "system"},
+	}
+}
+
+// Error is a configuration error: which file, line and key, and what is
+// wrong. Line is 0 when the key is not in the file (a default, or a rule
+// that spans keys).
+type Error struct {
+	File string
+	Line int
+	Key  string // "gpio.open_limit"; "" for a syntax error
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(": " + e.Key)
+	}
+	return b.String() + ": " + e.Msg
+}
+
+// FromFile reads and checks the file at path.
+func FromFile(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return FromString(string(b), path)
+}
+
+// FromString reads and checks a configuration; name is used in errors.
+// It returns every problem found, joined, each an *Error.
+func FromString(s, name string) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(s, &c)
+	if err != nil {
+		var pe toml.ParseError
+		if ppe := (*toml.ParseError)(nil); errors.As(err, &ppe) {
+			pe = *ppe
+		} else if !errors.As(err, &pe) {
+			// Type mismatches come as "toml: line N (last key "k"): msg".
+			if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
+				line, _ := strconv.Atoi(m[1])
+				return Config{}, &Error{File: name, Line: line, Key: m[2], Msg: m[3]}
+			}
+			return Config{}, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		}
+		line := pe.Position.Line
+		if line == 0 {
+			line = pe.Line
+		}
+		return Config{}, &Error{File: name, Line: line, Key: pe.LastKey, Msg: pe.Message}
+		return Config{}, &Error{File: name, Msg: err.Error()}
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		errs = append(errs, &Error{File: name, Line: lineOf(s, key), Key: key, Msg: "unknown key"})
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	for _, p := range c.problems() {
+		errs = append(errs, &Error{File: name, Line: lineOf(s, p.key), Key: p.key, Msg: p.msg})
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*?)"\): (.*)$`)
+
+type problem struct{ key, msg string }
+
+// problems checks the rules that a TOML type cannot express.
+func (c Config) problems() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, args...)}) }
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			add(key, "must be a positive duration, got %s", d)
+		}
+	}
+	notNegative := func(key string, d time.Duration) {
+		if d < 0 {
+			add(key, "must not be negative, got %s", d)
+		}
+	}
+
+	if strings.TrimSpace(c.Gate.Name) == "" {
+		add("gate.name", "must not be empty")
+	}
+	positive("gate.travel_timeout", c.Gate.TravelTimeout)
+	notNegative("gate.reverse_delay", c.Gate.ReverseDelay)
+	notNegative("gate.auto_close", c.Gate.AutoClose)
+	notNegative("gate.alarm_duration", c.Gate.AlarmDuration)
+
+	g := c.GPIO
+	switch g.Driver {
+	case "periph":
+		for _, p := range []struct{ key, val string }{
+			{"gpio.open_limit", g.OpenLimit}, {"gpio.closed_limit", g.ClosedLimit},
+			{"gpio.motor_open", g.MotorOpen}, {"gpio.motor_close", g.MotorClose},
+		} {
+			if p.val == "" {
+				add(p.key, `is required with driver = "periph" (a pin name such as "GPIO17")`)
+			}
+		}
+		if c.Gate.AutoClose > 0 && g.Obstruction == "" {
+			// UL 325: automatic closing needs entrapment protection.
+			add("gate.auto_close", "needs an obstruction sensor (gpio.obstruction): a gate must not close by itself without one")
+		}
+		seen := map[string]string{}
+		for _, p := range []struct{ key, val string }{
+			{"gpio.open_limit", g.OpenLimit}, {"gpio.closed_limit", g.ClosedLimit},
+			{"gpio.obstruction", g.Obstruction}, {"gpio.motor_open", g.MotorOpen},
+			{"gpio.motor_close", g.MotorClose}, {"gpio.motor_stop", g.MotorStop}, {"gpio.siren", g.Siren},
+		} {
+			if p.val == "" {
+				continue
+			}
+			if other, dup := seen[p.val]; dup {
+				add(p.key, "pin %q is already used by %s", p.val, other)
+			}
+			seen[p.val] = p.key
+		}
+	case "sim":
+	default:
+		add("gpio.driver", `must be "periph" or "sim", got %q`, g.Driver)
+	}
+	switch g.OutputMode {
+	case "hold":
+		if g.MotorStop != "" {
+			add("gpio.motor_stop", `is used only with output_mode = "pulse"`)
+		}
+	case "pulse":
+		positive("gpio.pulse_width", g.PulseWidth)
+		if g.PulseWidth >= c.Gate.TravelTimeout && c.Gate.TravelTimeout > 0 {
+			add("gpio.pulse_width", "must be shorter than gate.travel_timeout")
+		}
+	default:
+		add("gpio.output_mode", `must be "hold" or "pulse", got %q`, g.OutputMode)
+	}
+	notNegative("gpio.debounce", g.Debounce)
+	if g.Debounce > time.Second {
+		add("gpio.debounce", "%s is longer than any switch bounces; at most 1s", g.Debounce)
+	}
+	positive("sim.travel_time", c.Sim.TravelTime)
+
+	m := c.MQTT
+	if m.Broker != "" {
+		u, err := url.Parse(m.Broker)
+		switch {
+		case err != nil:
+			add("mqtt.broker", "%v", err)
+		case !map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}[u.Scheme]:
+			add("mqtt.broker", "scheme %q: want tcp://, ssl://, tls:// or mqtts:// (host:port)", u.Scheme)
+		case u.Host == "":
+			add("mqtt.broker", "no host in %q: want e.g. tcp://localhost:1883", MaskURL(m.Broker))
+		}
+		if strings.ContainsAny(m.TopicPrefix, "+#") || m.TopicPrefix == "" || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
+			add("mqtt.topic_prefix", "%q: must be non-empty, without + or # and without a leading or trailing /", m.TopicPrefix)
+		}
+		if strings.ContainsAny(m.ClientID, "+#/") {
+			add("mqtt.client_id", "%q must not contain +, # or /", m.ClientID)
+		}
+		if m.KeepAlive < time.Second {
+			add("mqtt.keepalive", "must be at least 1s, got %s", m.KeepAlive)
+		}
+		positive("mqtt.max_command_age", m.MaxCommandAge)
+		if m.Discovery && (m.DiscoveryPrefix == "" || strings.ContainsAny(m.DiscoveryPrefix, "+#")) {
+			add("mqtt.discovery_prefix", "%q: must be non-empty, without + or #", m.DiscoveryPrefix)
+		}
+		if (m.CertFile == "") != (m.KeyFile == "") {
+			add("mqtt.cert_file", "cert_file and key_file go together")
+		}
+		for _, f := range []struct{ key, path string }{{"mqtt.password_file", m.PasswordFile}, {"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile}} {
+			if f.path != "" && !strings.HasPrefix(f.path, "/") {
+				add(f.key, "%q: must be an absolute path", f.path)
+			}
+		}
+	}
+
+	switch b := c.DBus.Bus; {
+	case b == "system", b == "session", b == "none":
+	case strings.Contains(b, ":") && strings.Contains(b, "="):
+	default:
+		add("dbus.bus", `must be "system", "session", "none" or a D-Bus address such as "unix:path=/run/bus", got %q`, b)
+	}
+	return ps
+}
+
+// lineOf finds the line of a dotted key ("gpio.open_limit") in a TOML text
+// written the usual way: a [section] header and key = value lines. It
+// returns 0 when the key is not found that way.
+func lineOf(s, key string) int {
+	section, name := "", key
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		section, name = key[:i], key[i+1:]
+	}
+	cur := ""
+	for i, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") {
+			cur = strings.TrimSpace(strings.Trim(t, "[]"))
+			if j := strings.Index(cur, "#"); j >= 0 {
+				cur = strings.TrimSpace(strings.TrimRight(cur[:j], "] "))
+			}
+			if cur == key {
+				return i + 1
+			}
+			continue
+		}
+		k, _, ok := strings.Cut(t, "=")
+		if !ok {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"'`)
+		if k == name && cur == section || section == "" && k == key || cur == "" && k == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// MaskURL hides a password in a broker URL.
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// String returns the effective configuration as TOML, secrets masked.
+func (c Config) String() string {
+	c.MQTT.Broker = MaskURL(c.MQTT.Broker)
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return "# cannot encode: " + err.Error()
+	}
+	return b.String()
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const pins = `
+[gpio]
+open_limit = "GPIO17"
+closed_limit = "GPIO27"
+motor_open = "GPIO23"
+motor_close = "GPIO24"
+`
+
+func TestEmptyFileNeedsOnlyPins(t *testing.T) {
+	c, err := FromString(pins, "t.toml")
+	if err != nil {
+		t.Fatalf("FromString: %v", err)
+	}
+	want := Default()
+	want.GPIO.OpenLimit, want.GPIO.ClosedLimit, want.GPIO.MotorOpen, want.GPIO.MotorClose = "GPIO17", "GPIO27", "GPIO23", "GPIO24"
+	if d := cmp.Diff(want, c); d != "" {
+		t.Errorf("config (-want +got):\n%s", d)
+	}
+	if _, err := FromString("", "empty.toml"); err == nil || !strings.Contains(err.Error(), "gpio.open_limit") {
+		t.Errorf("empty file with driver periph: got %v, want an error naming gpio.open_limit", err)
+	}
+	if _, err := FromString("[gpio]\ndriver = \"sim\"\n", "sim.toml"); err != nil {
+		t.Errorf("sim with no pins: %v", err)
+	}
+}
+
+func TestShippedConfigs(t *testing.T) {
+	for _, f := range []string{"../../configs/gated.toml", "../../configs/demo.toml"} {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := FromFile(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     string // substring of the error: file:line: key: message
+	}{
+		{"unknown key", pins + "colour = \"red\"\n", "t.toml:7: gpio.colour: unknown key"},
+		{"unknown section", pins + "[foo]\nbar = 1\n", "t.toml:8: foo.bar: unknown key"},
+		{"syntax", "[gate\nname = 1\n", "t.toml:2: expected '.' or ']' to end table name"},
+		{"bad duration", pins + "[gate]\ntravel_timeout = \"soon\"\n", "t.toml:8: gate.travel_timeout: invalid duration"},
+		{"wrong type", pins + "[gate]\nname = 3\n", "t.toml:8: gate.name"},
+		{"zero travel timeout", pins + "[gate]\ntravel_timeout = \"0s\"\n", "t.toml:8: gate.travel_timeout: must be a positive duration"},
+		{"negative reverse delay", pins + "[gate]\nreverse_delay = \"-1s\"\n", "gate.reverse_delay: must not be negative"},
+		{"auto close without sensor", pins + "[gate]\nauto_close = \"60s\"\n", "t.toml:8: gate.auto_close: needs an obstruction sensor"},
+		{"missing pin", "[gpio]\nopen_limit = \"GPIO17\"\n", "gpio.closed_limit: is required"},
+		{"pin twice", strings.Replace(pins, `"GPIO24"`, `"GPIO23"`, 1), "t.toml:6: gpio.motor_close: pin \"GPIO23\" is already used by gpio.motor_open"},
+		{"driver", "[gpio]\ndriver = \"wiringpi\"\n", "t.toml:2: gpio.driver: must be \"periph\" or \"sim\""},
+		{"mode", pins + "output_mode = \"toggle\"\n", "gpio.output_mode"},
+		{"stop in hold", pins + "motor_stop = \"GPIO25\"\n", "t.toml:7: gpio.motor_stop: is used only with output_mode = \"pulse\""},
+		{"broker scheme", pins + "[mqtt]\nbroker = \"http://x:1883\"\n", "t.toml:8: mqtt.broker: scheme \"http\""},
+		{"broker no host", pins + "[mqtt]\nbroker = \"tcp://\"\n", "mqtt.broker: no host"},
+		{"wildcard prefix", pins + "[mqtt]\ntopic_prefix = \"a/#\"\n", "mqtt.topic_prefix"},
+		{"keepalive", pins + "[mqtt]\nkeepalive = \"10ms\"\n", "mqtt.keepalive"},
+		{"cert without key", pins + "[mqtt]\ncert_file = \"/etc/c.pem\"\n", "mqtt.cert_file: cert_file and key_file go together"},
+		{"relative file", pins + "[mqtt]\npassword_file = \"pw\"\n", "mqtt.password_file: \"pw\": must be an absolute path"},
+		{"bus", pins + "[dbus]\nbus = \"desktop\"\n", "t.toml:8: dbus.bus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := FromString(tc.in, "t.toml")
+			if err == nil {
+				t.Fatalf("FromString(%q): no error, want %q", tc.in, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nwant it to contain %q", err, tc.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not a *config.Error", err)
+			}
+		})
+	}
+}
+
+func TestValid(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"no mqtt", pins + "[mqtt]\nbroker = \"\"\n"},
+		{"tls", pins + "[mqtt]\nbroker = \"mqtts://broker.lan\"\nca_file = \"/etc/ca.pem\"\n"},
+		{"address bus", pins + "[dbus]\nbus = \"unix:path=/run/dbus/system_bus_socket\"\n"},
+		{"pulse", pins + "output_mode = \"pulse\"\nmotor_stop = \"GPIO25\"\n"},
+		{"auto close with sensor", pins + "obstruction = \"GPIO22\"\n[gate]\nauto_close = \"2m\"\n"},
+		{"quoted keys", "[gpio]\n\"driver\" = \"sim\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := FromString(tc.in, "t.toml"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestStringMasksSecretsAndRoundTrips(t *testing.T) {
+	c, err := FromString(pins+"[mqtt]\nbroker = \"tcp://u:hunter2@broker:1883\"\n[gate]\ntravel_timeout = \"45s\"\n", "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.String()
+	if strings.Contains(s, "hunter2") {
+		t.Errorf("effective config shows the password:\n%s", s)
+	}
+	back, err := FromString(s, "printed")
+	if err != nil {
+		t.Fatalf("printed config does not load: %v\n%s", err, s)
+	}
+	if back.Gate.TravelTimeout != 45*time.Second {
+		t.Errorf("round trip travel_timeout = %s, want 45s", back.Gate.TravelTimeout)
+	}
+}
+
+func TestFromFileMissing(t *testing.T) {
+	_, err := FromFile(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("got %v, want a not-exist error", err)
+	}
+}
+
+func FuzzFromString(f *testing.F) {
+	f.Add(pins)
+	f.Add("[gate]\nauto_close = \"1s\"\n")
+	f.Add("[[gate]]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := FromString(s, "fuzz.toml")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		// What loads must print and load again the same.
+		back, err := FromString(c.String(), "printed")
+		if err != nil {
+			t.Fatalf("printed config does not load: %v\n%s", err, c.String())
+		}
+		c.MQTT.Broker = MaskURL(c.MQTT.Broker)
+		if d := cmp.Diff(c, back); d != "" {
+			t.Fatalf("round trip (-loaded +printed):\n%s", d)
+		}
+	})
+}
