@@ -27,6 +27,15 @@ type Config struct {
 	Sim  Sim  `toml:"sim"`
 	MQTT MQTT `toml:"mqtt"`
 	DBus DBus `toml:"dbus"`
+
+	file string // where it was read from, for KeyError
+	src  string
+}
+
+// KeyError returns an *Error about key, for problems found after loading
+// (a pin name the hardware does not have).
+func (c Config) KeyError(key, format string, args ...any) error {
+	return &Error{File: c.file, Line: lineOf(c.src, key), Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Gate is the [gate] section: the rules of the state machine.
@@ -183,6 +192,7 @@ func FromString(s, name string) (Config, error) {
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
+	c.file, c.src = name, s
 	return c, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const pins = `
@@ -26,7 +27,7 @@ func TestEmptyFileNeedsOnlyPins(t *testing.T) {
 	}
 	want := Default()
 	want.GPIO.OpenLimit, want.GPIO.ClosedLimit, want.GPIO.MotorOpen, want.GPIO.MotorClose = "GPIO17", "GPIO27", "GPIO23", "GPIO24"
-	if d := cmp.Diff(want, c); d != "" {
+	if d := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
 	if _, err := FromString("", "empty.toml"); err == nil || !strings.Contains(err.Error(), "gpio.open_limit") {
@@ -124,6 +125,17 @@ func TestStringMasksSecretsAndRoundTrips(t *testing.T) {
 	}
 }
 
+func TestKeyError(t *testing.T) {
+	c, err := FromString(pins, "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.KeyError("gpio.motor_open", "no pin named %q", "GPIO23").Error()
+	if want := `t.toml:5: gpio.motor_open: no pin named "GPIO23"`; got != want {
+		t.Errorf("KeyError = %q, want %q", got, want)
+	}
+}
+
 func TestFromFileMissing(t *testing.T) {
 	_, err := FromFile(filepath.Join(t.TempDir(), "nope.toml"))
 	if !errors.Is(err, os.ErrNotExist) {
@@ -149,7 +161,7 @@ func FuzzFromString(f *testing.F) {
 			t.Fatalf("printed config does not load: %v\n%s", err, c.String())
 		}
 		c.MQTT.Broker = MaskURL(c.MQTT.Broker)
-		if d := cmp.Diff(c, back); d != "" {
+		if d := cmp.Diff(c, back, cmpopts.IgnoreUnexported(Config{})); d != "" {
 			t.Fatalf("round trip (-loaded +printed):\n%s", d)
 		}
 	})
