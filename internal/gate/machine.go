@@ -151,7 +151,10 @@ func (m Machine) Step(ev Event) (Machine, error) {
 	case EvStart:
 		m.start(ev)
 	case EvCommand:
-		return m, m.command(ev)
+		// Not "return m, m.command(ev)": Go leaves unspecified whether m is
+		// read before or after the call changes it.
+		err := m.command(ev)
+		return m, err
 	case EvInputs:
 		m.inputs(ev)
 	case EvTick:
@@ -328,7 +331,11 @@ func (m *Machine) expire(at time.Time) {
 			switch {
 			case m.state != Open:
 			case m.in.Obstructed:
-				m.scheduleAutoClose(d) // wait for a clear gateway
+				// Wait for a clear gateway. The inputs cannot change before
+				// at, so skip the restarts up to at in one go: a late event
+				// must not leave a deadline in the past.
+				gap := at.Sub(d)
+				m.autoCloseAt = d.Add(gap - gap%m.p.AutoClose).Add(m.p.AutoClose)
 			default:
 				m.startMotion(DirClose, d, CauseAutoClose)
 			}
@@ -366,8 +373,10 @@ func (m *Machine) inputs(ev Event) {
 			// Invariant 3: an obstruction while closing stops and re-opens.
 			m.startMotion(DirOpen, at, CauseInput)
 		}
-		if m.state == Open && m.p.AutoClose > 0 {
-			m.scheduleAutoClose(at) // the timer restarts on obstruction
+		if m.state == Open && !m.autoCloseAt.IsZero() {
+			// The timer restarts on obstruction; one that stop cancelled
+			// stays cancelled, or a passer-by would re-arm it.
+			m.scheduleAutoClose(at)
 		}
 	}
 

@@ -19,7 +19,7 @@ type outputs struct {
 	motor Dir  // what the machine last asked for
 	siren bool // siren relay state
 
-	pulsePin gpio.PinOut // pulse mode: the pin held for the current pulse
+	pulsePin  gpio.PinOut // pulse mode: the pin held for the current pulse
 	pulseEnd_ time.Time
 }
 
@@ -66,7 +66,7 @@ func (o *outputs) set(want Outputs, now time.Time) error {
 // pulse gives the operator a momentary contact on the input for dir. A pulse
 // in progress is ended first, so two contacts never overlap.
 func (o *outputs) pulse(dir Dir, now time.Time) error {
-	err := o.endPulse(now.Add(time.Duration(1<<62)))
+	err := o.endPulse(now.Add(time.Duration(1 << 62)))
 	var name string
 	var p gpio.PinOut
 	switch dir {

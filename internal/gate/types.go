@@ -62,10 +62,10 @@ type Fault string
 
 // The faults of SPEC.md.
 const (
-	NoFault           Fault = ""
-	FaultTravel       Fault = "travel_timeout"
+	NoFault            Fault = ""
+	FaultTravel        Fault = "travel_timeout"
 	FaultLimitConflict Fault = "limit_conflict"
-	FaultGPIO         Fault = "gpio"
+	FaultGPIO          Fault = "gpio"
 )
 
 // Cause says what started the current state.
