@@ -1,0 +1,607 @@
+package dbuslink_test
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+
+	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/dbuslink/dbustest"
+	"rocksaying.tw/gated/internal/gate"
+)
+
+// fixture is a gate served on a private bus, and a client connection.
+type fixture struct {
+	bus    *dbustest.Daemon
+	gate   *dbustest.Gate
+	svc    *dbuslink.Service
+	client *dbus.Conn
+	obj    dbus.BusObject
+	log    *logBuffer
+	stop   func() error // ends Run and returns its error
+}
+
+func newFixture(t *testing.T, opt dbuslink.Options) *fixture {
+	t.Helper()
+	f := &fixture{bus: dbustest.Start(t), gate: dbustest.StartGate(t), log: &logBuffer{}}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: f.bus.Address}, f.gate, opt)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	f.svc = svc
+	runCtx, stopRun := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	var once sync.Once
+	var runErr error
+	f.stop = func() error {
+		once.Do(func() {
+			stopRun()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = errors.New("Run did not return 10s after its context ended")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := f.stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	f.client = connect(t, f.bus.Address)
+	f.obj = f.client.Object(dbuslink.Name, dbuslink.Path)
+	return f
+}
+
+func connect(t *testing.T, addr string) *dbus.Conn {
+	t.Helper()
+	c, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatalf("client connect %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func call(obj dbus.BusObject, method string, args ...any) *dbus.Call {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return obj.CallWithContext(ctx, method, 0, args...)
+}
+
+func TestMethods(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	// Between the limits, so that Stop stops and Close closes; no status
+	// would show a limit released during the motion.
+	f.gate.Set(f.gate.ClosedLimit, false)
+	f.gate.WaitFor("stopped", func(st gate.Status) bool { return st.State == gate.Stopped })
+	for _, tc := range []struct {
+		method string
+		want   func(gate.Status) bool
+		desc   string
+		after  func()
+	}{
+		{"Open", func(st gate.Status) bool { return st.State == gate.Opening && st.Moving }, "opening, moving", nil},
+		{"Stop", func(st gate.Status) bool { return st.State == gate.Stopped && !st.Moving }, "stopped", nil},
+		{"Close", func(st gate.Status) bool { return st.State == gate.Closing && st.Moving }, "closing, moving", nil},
+		{"Alarm", func(st gate.Status) bool { return st.Alarm }, "alarm on", nil},
+		{"Silence", func(st gate.Status) bool { return !st.Alarm }, "alarm off", nil},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			if err := call(f.obj, dbuslink.Iface+"."+tc.method).Err; err != nil {
+				t.Fatalf("%s: got error %v, want none", tc.method, err)
+			}
+			// The reply comes after the gate took the command.
+			if st := f.gate.Status(); !tc.want(st) || st.Cause != gate.CauseDBus && tc.method != "Alarm" && tc.method != "Silence" {
+				t.Errorf("%s: got status %s, want %s with cause dbus", tc.method, st.JSON(), tc.desc)
+			}
+			if tc.after != nil {
+				tc.after()
+			}
+		})
+	}
+	t.Run("outputs", func(t *testing.T) {
+		// Closing now: motor_close energised, motor_open not.
+		if f.gate.MotorClose.Read() != true || f.gate.MotorOpen.Read() != false {
+			t.Errorf("got motor_open=%v motor_close=%v, want false true", f.gate.MotorOpen.Read(), f.gate.MotorClose.Read())
+		}
+	})
+	t.Run("GetStatus", func(t *testing.T) {
+		var s string
+		if err := call(f.obj, dbuslink.Iface+".GetStatus").Store(&s); err != nil {
+			t.Fatalf("GetStatus: %v", err)
+		}
+		if want := string(f.gate.Status().JSON()); s != want {
+			t.Errorf("GetStatus: got %s, want %s", s, want)
+		}
+	})
+	t.Run("Peer", func(t *testing.T) {
+		if err := call(f.obj, "org.freedesktop.DBus.Peer.Ping").Err; err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+		var id string
+		if err := call(f.obj, "org.freedesktop.DBus.Peer.GetMachineId").Store(&id); err != nil || id == "" {
+			t.Errorf("GetMachineId: got %q, %v; want an id", id, err)
+		}
+	})
+}
+
+func TestAuditLog(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	want := "uid=" + strconv.Itoa(os.Getuid())
+	waitFor(t, "audit log line", func() bool {
+		s := f.log.String()
+		return strings.Contains(s, "msg=command part=dbus command=open") && strings.Contains(s, want)
+	})
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	f.gate.Set(f.gate.Obstruction, true)
+	f.gate.WaitFor("obstructed", func(st gate.Status) bool { return st.Obstructed })
+	err := call(f.obj, dbuslink.Iface+".Close").Err
+	var de dbus.Error
+	if !errors.As(err, &de) {
+		t.Fatalf("Close while obstructed: got %v (%T), want a dbus.Error", err, err)
+	}
+	if want := "tw.rocksaying.Gate.Error.Obstructed"; de.Name != want {
+		t.Errorf("Close while obstructed: got error %s, want %s", de.Name, want)
+	}
+	if len(de.Body) != 1 || !strings.Contains(de.Body[0].(string), "obstruction") {
+		t.Errorf("Close while obstructed: got message %v, want one sentence about the obstruction", de.Body)
+	}
+	if f.gate.MotorClose.Read() {
+		t.Error("motor_close energised after a refused Close")
+	}
+
+	// Both limits: Open is refused as Fault.
+	f.gate.Set(f.gate.OpenLimit, true)
+	f.gate.WaitFor("fault", func(st gate.Status) bool { return st.Fault == gate.FaultLimitConflict })
+	err = call(f.obj, dbuslink.Iface+".Open").Err
+	if !errors.As(err, &de) || de.Name != "tw.rocksaying.Gate.Error.Fault" {
+		t.Errorf("Open with both limits active: got %v, want tw.rocksaying.Gate.Error.Fault", err)
+	}
+}
+
+func TestErrorNames(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&gate.RefusedError{Reason: gate.ReasonObstructed, Msg: "m"}, "tw.rocksaying.Gate.Error.Obstructed"},
+		{&gate.RefusedError{Reason: gate.ReasonFault, Msg: "m"}, "tw.rocksaying.Gate.Error.Fault"},
+		{&gate.RefusedError{Reason: gate.ReasonBusy, Msg: "m"}, "tw.rocksaying.Gate.Error.Busy"},
+		{&gate.RefusedError{Reason: gate.ReasonUnknown, Msg: "m"}, "tw.rocksaying.Gate.Error.Unknown"},
+		{&gate.RefusedError{Reason: gate.ReasonStopped, Msg: "m"}, "tw.rocksaying.Gate.Error.Stopped"},
+		{&gate.RefusedError{Reason: "travel_timeout", Msg: "m"}, "tw.rocksaying.Gate.Error.TravelTimeout"},
+		{&gate.RefusedError{Reason: "9 lives!", Msg: "m"}, "tw.rocksaying.Gate.Error.E9Lives"},
+		{&gate.RefusedError{Reason: "", Msg: "m"}, "tw.rocksaying.Gate.Error.Failed"},
+		{errors.New("boom"), "org.freedesktop.DBus.Error.Failed"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := dbuslink.Error(tc.err).Name; got != tc.want {
+				t.Errorf("Error(%v): got %s, want %s", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStoppedGate(t *testing.T) {
+	bus := dbustest.Start(t)
+	g := dbustest.StartGate(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A gate that is not running refuses with Stopped: a gate whose Run
+	// ended. dbustest.Gate embeds *gate.Gate, so wrap a stopped one.
+	stopped := stoppedGate{g}
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: bus.Address}, stopped, dbuslink.Options{})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	go svc.Run(ctx)
+	obj := connect(t, bus.Address).Object(dbuslink.Name, dbuslink.Path)
+	var de dbus.Error
+	if err := call(obj, dbuslink.Iface+".Open").Err; !errors.As(err, &de) || de.Name != "tw.rocksaying.Gate.Error.Stopped" {
+		t.Errorf("Open on a stopped gate: got %v, want tw.rocksaying.Gate.Error.Stopped", err)
+	}
+}
+
+type stoppedGate struct{ *dbustest.Gate }
+
+func (stoppedGate) Do(context.Context, gate.Command, gate.Cause) (gate.Status, error) {
+	return gate.Status{}, &gate.RefusedError{Reason: gate.ReasonStopped, Msg: "the gate is not running"}
+}
+
+func TestWrongArguments(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	for _, tc := range []struct {
+		method string
+		args   []any
+		want   string
+	}{
+		{dbuslink.Iface + ".Open", []any{int32(1)}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbuslink.Iface + ".Close", []any{"now"}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbuslink.Iface + ".GetStatus", []any{true, "x"}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbuslink.Iface + ".Nope", nil, "org.freedesktop.DBus.Error.UnknownMethod"},
+		{"tw.rocksaying.Nope.Open", nil, "org.freedesktop.DBus.Error.UnknownInterface"},
+		{"org.freedesktop.DBus.Properties.Get", []any{int32(3)}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"org.freedesktop.DBus.Properties.Get", []any{dbuslink.Iface, "Nope"}, "org.freedesktop.DBus.Properties.Error.PropertyNotFound"},
+		{"org.freedesktop.DBus.Properties.Set", []any{dbuslink.Iface, "State", dbus.MakeVariant("open")}, "org.freedesktop.DBus.Properties.Error.ReadOnly"},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			err := call(f.obj, tc.method, tc.args...).Err
+			var de dbus.Error
+			if !errors.As(err, &de) || de.Name != tc.want {
+				t.Errorf("%s%v: got %v, want %s", tc.method, tc.args, err, tc.want)
+			}
+		})
+	}
+	if st := f.gate.Status(); st.State != gate.Closed || st.Moving {
+		t.Errorf("after bad calls: got %s, want closed and still", st.JSON())
+	}
+	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+		t.Errorf("Open after bad calls: %v", err)
+	}
+}
+
+func TestIntrospection(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	var s string
+	if err := call(f.obj, "org.freedesktop.DBus.Introspectable.Introspect").Store(&s); err != nil {
+		t.Fatalf("Introspect: %v", err)
+	}
+	var n introspect.Node
+	if err := xml.Unmarshal([]byte(s), &n); err != nil {
+		t.Fatalf("Introspect: %v in %s", err, s)
+	}
+	ifaces := map[string]introspect.Interface{}
+	for _, i := range n.Interfaces {
+		ifaces[i.Name] = i
+	}
+	for _, name := range []string{dbuslink.Iface, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Peer"} {
+		if _, ok := ifaces[name]; !ok {
+			t.Errorf("interface %s: missing from %s", name, s)
+		}
+	}
+	gi := ifaces[dbuslink.Iface]
+	methods := map[string]string{}
+	for _, m := range gi.Methods {
+		var sig string
+		for _, a := range m.Args {
+			sig += a.Direction + ":" + a.Type + " "
+		}
+		methods[m.Name] = sig
+	}
+	for _, tc := range []struct{ name, sig string }{
+		{"Open", ""}, {"Close", ""}, {"Stop", ""}, {"Alarm", ""}, {"Silence", ""}, {"GetStatus", "out:s "},
+	} {
+		if got, ok := methods[tc.name]; !ok || got != tc.sig {
+			t.Errorf("method %s: got %q (present %v), want args %q", tc.name, got, ok, tc.sig)
+		}
+	}
+	if len(gi.Methods) != 6 {
+		t.Errorf("got %d methods, want 6: %v", len(gi.Methods), methods)
+	}
+	if len(gi.Signals) != 1 || gi.Signals[0].Name != "StatusChanged" || len(gi.Signals[0].Args) != 1 ||
+		gi.Signals[0].Args[0].Type != "s" || gi.Signals[0].Args[0].Name != "payload" {
+		t.Errorf("signals: got %+v, want StatusChanged(s payload)", gi.Signals)
+	}
+	props := map[string]introspect.Property{}
+	for _, p := range gi.Properties {
+		props[p.Name] = p
+	}
+	for _, tc := range []struct{ name, typ string }{{"State", "s"}, {"Alarm", "b"}, {"Obstructed", "b"}, {"Fault", "s"}} {
+		p, ok := props[tc.name]
+		if !ok || p.Type != tc.typ || p.Access != "read" {
+			t.Errorf("property %s: got %+v, want type %s access read", tc.name, p, tc.typ)
+			continue
+		}
+		if len(p.Annotations) != 1 || p.Annotations[0].Value != "true" {
+			t.Errorf("property %s: got annotations %+v, want EmitsChangedSignal true", tc.name, p.Annotations)
+		}
+	}
+	if len(gi.Properties) != 4 {
+		t.Errorf("got %d properties, want 4", len(gi.Properties))
+	}
+
+	// The parents list the child, so tree walkers (busctl tree, d-feet)
+	// find the object.
+	if err := call(f.client.Object(dbuslink.Name, "/tw/rocksaying"), "org.freedesktop.DBus.Introspectable.Introspect").Store(&s); err != nil || !strings.Contains(s, `<node name="Gate"/>`) {
+		t.Errorf("Introspect /tw/rocksaying: got %q, %v; want a child node Gate", s, err)
+	}
+}
+
+// signals subscribes the client to the link's signals.
+func signals(t *testing.T, c *dbus.Conn) chan *dbus.Signal {
+	t.Helper()
+	if err := c.AddMatchSignal(dbus.WithMatchSender(dbuslink.Name), dbus.WithMatchObjectPath(dbuslink.Path)); err != nil {
+		t.Fatalf("AddMatch: %v", err)
+	}
+	ch := make(chan *dbus.Signal, 256)
+	c.Signal(ch)
+	return ch
+}
+
+func TestStatusChanged(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	statuses, unsubscribe := f.gate.Subscribe()
+	defer unsubscribe()
+	sigs := signals(t, f.client)
+	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	want := f.gate.WaitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+	// The exact bytes of the status with the same seq, as MQTT gets them.
+	byseq := map[uint64]string{}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case st := <-statuses:
+			byseq[st.Seq] = string(st.JSON())
+			continue
+		case s := <-sigs:
+			if s.Name != dbuslink.Signal {
+				continue
+			}
+			if len(s.Body) != 1 {
+				t.Fatalf("StatusChanged: got body %v, want one string", s.Body)
+			}
+			payload, ok := s.Body[0].(string)
+			if !ok {
+				t.Fatalf("StatusChanged: got %T, want string", s.Body[0])
+			}
+			var st gate.Status
+			if err := st.UnmarshalJSON([]byte(payload)); err != nil {
+				t.Fatalf("StatusChanged payload %q: %v", payload, err)
+			}
+			for len(statuses) > 0 {
+				st := <-statuses
+				byseq[st.Seq] = string(st.JSON())
+			}
+			if b, ok := byseq[st.Seq]; ok && b != payload {
+				t.Errorf("StatusChanged seq %d: got %s, want %s", st.Seq, payload, b)
+			}
+			if st.Seq == want.Seq {
+				if payload != string(want.JSON()) {
+					t.Errorf("StatusChanged: got %s, want %s", payload, want.JSON())
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no StatusChanged with seq %d in 5s", want.Seq)
+		}
+	}
+}
+
+func TestPropertiesChanged(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	sigs := signals(t, f.client)
+	get := func(name string) any {
+		t.Helper()
+		v, err := f.obj.GetProperty(dbuslink.Iface + "." + name)
+		if err != nil {
+			t.Fatalf("Get %s: %v", name, err)
+		}
+		return v.Value()
+	}
+	if got := get("State"); got != "closed" {
+		t.Errorf("State: got %v, want closed", got)
+	}
+	var all map[string]dbus.Variant
+	if err := call(f.obj, "org.freedesktop.DBus.Properties.GetAll", dbuslink.Iface).Store(&all); err != nil || len(all) != 4 {
+		t.Errorf("GetAll: got %v, %v; want 4 properties", all, err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		action func()
+		prop   string
+		want   any
+	}{
+		{"obstruct", func() { f.gate.Set(f.gate.Obstruction, true) }, "Obstructed", true},
+		{"clear", func() { f.gate.Set(f.gate.Obstruction, false) }, "Obstructed", false},
+		{"alarm", func() { call(f.obj, dbuslink.Iface+".Alarm") }, "Alarm", true},
+		{"open", func() { call(f.obj, dbuslink.Iface+".Open") }, "State", "opening"},
+		{"both limits", func() { f.gate.Set(f.gate.OpenLimit, true) }, "Fault", "limit_conflict"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.action()
+			timeout := time.After(5 * time.Second)
+			for {
+				select {
+				case s := <-sigs:
+					if s.Name != "org.freedesktop.DBus.Properties.PropertiesChanged" {
+						continue
+					}
+					if iface, _ := s.Body[0].(string); iface != dbuslink.Iface {
+						t.Fatalf("PropertiesChanged: got interface %v, want %s", s.Body[0], dbuslink.Iface)
+					}
+					changed, _ := s.Body[1].(map[string]dbus.Variant)
+					v, ok := changed[tc.prop]
+					if !ok || v.Value() != tc.want {
+						continue
+					}
+					if got := get(tc.prop); got != tc.want {
+						t.Errorf("Get %s after PropertiesChanged: got %v, want %v", tc.prop, got, tc.want)
+					}
+					return
+				case <-timeout:
+					t.Fatalf("no PropertiesChanged %s=%v in 5s", tc.prop, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSecondStart(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	other := dbustest.StartGate(t)
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: f.bus.Address}, other, dbuslink.Options{})
+	if err == nil {
+		svc.Run(canceled())
+		t.Fatal("second Start: got no error, want the name already owned")
+	}
+	if !errors.Is(err, dbuslink.ErrNameOwned) {
+		t.Errorf("second Start: got %v, want ErrNameOwned", err)
+	}
+	if want := "dbus: name tw.rocksaying.Gate is already owned"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("second Start: got %q, want it to start with %q", err, want)
+	}
+	// The first keeps serving.
+	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+		t.Errorf("Open on the first service: %v", err)
+	}
+	if st := f.gate.Status(); st.State != gate.Opening {
+		t.Errorf("first gate: got %s, want opening", st.State)
+	}
+	if st := other.Status(); st.State != gate.Closed {
+		t.Errorf("second gate: got %s, want closed (untouched)", st.State)
+	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestStartErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := dbustest.StartGate(t)
+	for _, tc := range []struct {
+		bus, want string
+	}{
+		{"none", `dbus: bus "none"`},
+		{"unix:path=" + t.TempDir() + "/nobus", "dbus: connect to unix:path="},
+		{"bogus:", "dbus: connect to bogus: bus"},
+	} {
+		t.Run(tc.bus, func(t *testing.T) {
+			_, err := dbuslink.Start(ctx, dbuslink.Config{Bus: tc.bus}, g, dbuslink.Options{})
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Start(%q): got %v, want an error starting %q", tc.bus, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunReleasesName(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	if err := f.stop(); err != nil {
+		t.Fatalf("Run: got %v, want nil", err)
+	}
+	var has bool
+	if err := f.client.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbuslink.Name).Store(&has); err != nil || has {
+		t.Errorf("after Run: NameHasOwner got %v, %v; want false", has, err)
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	f.bus.Restart()
+	// The gate goes on while the bus is away.
+	if _, err := f.gate.Do(context.Background(), gate.CmdAlarm, gate.CauseMQTT); err != nil {
+		t.Fatalf("Do while the bus is away: %v", err)
+	}
+	c := connect(t, f.bus.Address)
+	obj := c.Object(dbuslink.Name, dbuslink.Path)
+	waitFor(t, "the name back", func() bool {
+		var has bool
+		return c.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbuslink.Name).Store(&has) == nil && has
+	})
+	if v, err := obj.GetProperty(dbuslink.Iface + ".Alarm"); err != nil || v.Value() != true {
+		t.Errorf("Alarm after reconnect: got %v, %v; want true", v, err)
+	}
+	if err := call(obj, dbuslink.Iface+".Silence").Err; err != nil {
+		t.Errorf("Silence after reconnect: %v", err)
+	}
+	if !strings.Contains(f.log.String(), "lost the bus connection") {
+		t.Errorf("log: got %s, want the loss logged", f.log.String())
+	}
+}
+
+// TestFrozenBus shows that a bus that stops reading blocks only the link:
+// the gate takes every command while the link's writes are stuck, and the
+// link catches up with the latest status when the bus wakes.
+func TestFrozenBus(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	f.bus.Freeze()
+	thawed := false
+	defer func() {
+		if !thawed {
+			f.bus.Thaw()
+		}
+	}()
+	// Each status is ~600 bytes of signals: 2000 fill any socket buffer.
+	for i := 0; i < 2000; i++ {
+		cmd := gate.CmdAlarm
+		if i%2 == 1 {
+			cmd = gate.CmdSilence
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := f.gate.Do(ctx, cmd, gate.CauseMQTT)
+		cancel()
+		if err != nil {
+			t.Fatalf("command %d with the bus frozen: %v", i, err)
+		}
+	}
+	if _, err := f.gate.Do(context.Background(), gate.CmdAlarm, gate.CauseMQTT); err != nil {
+		t.Fatal(err)
+	}
+	f.bus.Thaw()
+	thawed = true
+	waitFor(t, "Alarm true on the bus", func() bool {
+		v, err := f.obj.GetProperty(dbuslink.Iface + ".Alarm")
+		return err == nil && v.Value() == true
+	})
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,265 @@
+// Package dbustest starts private dbus-daemons for tests, and gates on fake
+// pins for the D-Bus link and its client to serve.
+//
+// Each daemon listens on a unix socket in its own temporary directory and is
+// stopped by t.Cleanup. Under CI=true a missing dbus-daemon fails the test;
+// elsewhere the test is skipped, saying why.
+package dbustest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Daemon is a running private dbus-daemon.
+type Daemon struct {
+	// Address is the bus address, "unix:path=…". It carries no guid, so it
+	// stays valid across Restart.
+	Address string
+	// Socket is the path of the bus socket.
+	Socket string
+
+	t      testing.TB
+	config string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+}
+
+// Start starts a session-like bus: anyone may own any name and send
+// anything.
+func Start(t testing.TB) *Daemon {
+	t.Helper()
+	return start(t, func(sock string) string {
+		return fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`, sock)
+	})
+}
+
+// StartSystem starts a bus configured like Debian's system bus
+// (/usr/share/dbus-1/system.conf: method calls and name ownership denied
+// unless a policy allows them) that includes the given policy files, as the
+// system bus includes /usr/share/dbus-1/system.d. The daemon runs as the
+// test's user (root in CI) and enforces the policies on its clients; its
+// socket is reachable by every user, so tests can connect as others with
+// setpriv or runuser.
+func StartSystem(t testing.TB, policies ...string) *Daemon {
+	t.Helper()
+	var inc strings.Builder
+	for _, p := range policies {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatalf("dbustest: policy %s: %v", p, err)
+		}
+		fmt.Fprintf(&inc, "  <include>%s</include>\n", abs)
+	}
+	return start(t, func(sock string) string {
+		return fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+  </policy>
+%s</busconfig>
+`, sock, inc.String())
+	})
+}
+
+// Need fails (in CI) or skips the test if a program is missing.
+func Need(t testing.TB, prog string) string {
+	t.Helper()
+	p, err := exec.LookPath(prog)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is needed: %v", prog, err)
+	}
+	t.Skipf("%s not installed (%v); CI=true makes this a failure", prog, err)
+	return ""
+}
+
+// NeedRoot fails (in CI) or skips the test unless it runs as root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("this test must run as root (it creates users): euid %d", os.Geteuid())
+	}
+	t.Skipf("not root (euid %d): cannot create test users; CI=true makes this a failure", os.Geteuid())
+}
+
+// PublicTempDir returns a new directory that every user may enter and
+// read, removed by t.Cleanup. t.TempDir is private to the test's user and
+// its paths can outgrow a unix socket's 108 bytes.
+func PublicTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dbt")
+	if err != nil {
+		t.Fatalf("dbustest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("dbustest: %v", err)
+	}
+	return dir
+}
+
+func start(t testing.TB, config func(sock string) string) *Daemon {
+	t.Helper()
+	Need(t, "dbus-daemon")
+	dir := PublicTempDir(t)
+	d := &Daemon{t: t, Socket: filepath.Join(dir, "bus")}
+	d.Address = "unix:path=" + d.Socket
+	d.config = filepath.Join(dir, "bus.conf")
+	if err := os.WriteFile(d.config, []byte(config(d.Socket)), 0o644); err != nil {
+		t.Fatalf("dbustest: %v", err)
+	}
+	d.launch()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			if s := d.stderr.String(); s != "" {
+				t.Logf("dbus-daemon stderr:\n%s", s)
+			}
+		}
+	})
+	return d
+}
+
+func (d *Daemon) launch() {
+	d.t.Helper()
+	cmd := exec.Command("dbus-daemon", "--config-file="+d.config, "--nofork", "--nopidfile", "--print-address=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		d.t.Fatalf("dbustest: %v", err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		d.t.Fatalf("dbustest: start dbus-daemon: %v", err)
+	}
+	done := make(chan struct{})
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		got <- strings.TrimSpace(line)
+		cmd.Wait()
+		close(done)
+	}()
+	select {
+	case line := <-got:
+		if !strings.HasPrefix(line, "unix:") {
+			cmd.Process.Kill()
+			<-done
+			d.t.Fatalf("dbustest: dbus-daemon printed %q, want an address; stderr: %s", line, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		d.t.Fatalf("dbustest: dbus-daemon gave no address in 10s; stderr: %s", stderr.String())
+	}
+	d.mu.Lock()
+	d.cmd, d.stderr, d.done = cmd, stderr, done
+	d.mu.Unlock()
+}
+
+// Stop stops the daemon (SIGTERM, then SIGKILL after 5 s). Its clients see
+// their connections close. It is safe to call more than once.
+func (d *Daemon) Stop() {
+	d.mu.Lock()
+	cmd, done := d.cmd, d.done
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // in case a test froze it
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	os.Remove(d.Socket)
+}
+
+// Restart stops the daemon and starts a new one on the same socket.
+func (d *Daemon) Restart() {
+	d.t.Helper()
+	d.Stop()
+	d.launch()
+}
+
+// Freeze stops the daemon with SIGSTOP, so it reads nothing and answers
+// nothing, as a stuck bus would; Thaw resumes it.
+func (d *Daemon) Freeze() { d.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen daemon.
+func (d *Daemon) Thaw() { d.signal(syscall.SIGCONT) }
+
+func (d *Daemon) signal(sig os.Signal) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd != nil {
+		d.cmd.Process.Signal(sig)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

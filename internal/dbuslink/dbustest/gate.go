@@ -1,0 +1,100 @@
+package dbustest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"rocksaying.tw/gated/internal/gate"
+)
+
+// Gate is a running *gate.Gate on gpiotest pins, for the link to serve.
+// Inputs are active high with pull-downs (a released switch reads low) and
+// the obstruction sensor is normally open (high = obstructed). Travel takes
+// as long as the test wants: nothing moves the gate but the test.
+type Gate struct {
+	*gate.Gate
+	OpenLimit, ClosedLimit, Obstruction *gpiotest.Pin
+	MotorOpen, MotorClose, Siren        *gpiotest.Pin
+
+	t testing.TB
+}
+
+// StartGate builds a gate, runs it until the test ends and brings it to
+// closed (the closed-limit switch active).
+func StartGate(t testing.TB) *Gate {
+	t.Helper()
+	clk := clockwork.NewRealClock()
+	in := func(n string) *gpiotest.Pin {
+		return &gpiotest.Pin{N: n, Clock: clk, EdgesChan: make(chan gpio.Level, 8)}
+	}
+	out := func(n string) *gpiotest.Pin { return &gpiotest.Pin{N: n, Clock: clk} }
+	tg := &Gate{
+		OpenLimit: in("open_limit"), ClosedLimit: in("closed_limit"), Obstruction: in("obstruction"),
+		MotorOpen: out("motor_open"), MotorClose: out("motor_close"), Siren: out("siren"),
+		t: t,
+	}
+	g, err := gate.New(gate.Config{
+		Name: "test",
+		Params: gate.Params{
+			TravelTimeout: time.Minute,
+			ReverseDelay:  0,
+			AlarmDuration: 0, // until silenced: no timer runs during a test
+		},
+		OutputMode: gate.Hold,
+	}, gate.Pins{
+		OpenLimit: tg.OpenLimit, ClosedLimit: tg.ClosedLimit, Obstruction: tg.Obstruction,
+		MotorOpen: tg.MotorOpen, MotorClose: tg.MotorClose, Siren: tg.Siren,
+	}, gate.Options{Clock: clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("gate.New: %v", err)
+	}
+	tg.Gate = g
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gate.Run: %v", err)
+		}
+	})
+	// The inputs are set up before the first status; edges sent earlier
+	// would be flushed by In.
+	tg.WaitFor("first status", func(st gate.Status) bool { return st.Seq >= 1 })
+	tg.Set(tg.ClosedLimit, true)
+	tg.WaitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
+	return tg
+}
+
+// Set drives an input line high (true) or low, as a switch would.
+func (tg *Gate) Set(p *gpiotest.Pin, high bool) {
+	tg.t.Helper()
+	select {
+	case p.EdgesChan <- gpio.Level(high):
+	case <-time.After(5 * time.Second):
+		tg.t.Fatalf("input %s: edge not taken in 5s", p.N)
+	}
+}
+
+// WaitFor waits up to 5 s for a status that satisfies ok and returns it.
+func (tg *Gate) WaitFor(what string, ok func(gate.Status) bool) gate.Status {
+	tg.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := tg.Status()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			tg.t.Fatalf("gate: waited 5s for %s; status is %s", what, st.JSON())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
