@@ -1,0 +1,639 @@
+// Package mqttlink connects a gate to an MQTT broker, as SPEC.md "MQTT"
+// describes: it publishes the status document, the bare state and the
+// availability (all retained), takes commands on <prefix>/command and answers
+// each one on <prefix>/result, and announces the gate to Home Assistant.
+//
+// The gate never waits for MQTT: the link connects in the background,
+// retries forever, keeps only the latest status while the broker is away,
+// and hands every command to the gate through a bounded queue.
+package mqttlink
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
+
+	"rocksaying.tw/gated/internal/gate"
+)
+
+// Gate is what the link needs of the gate; *gate.Gate implements it.
+type Gate interface {
+	// Do submits a command and returns once the gate accepted or refused
+	// it (a *gate.RefusedError), or ctx ended.
+	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
+	// Status returns the latest status without blocking.
+	Status() gate.Status
+	// Subscribe returns the current status and then every new one; the
+	// gate never waits for the reader. cancel ends the subscription.
+	Subscribe() (<-chan gate.Status, func())
+}
+
+// Sim is the simulator's control, nil when not simulating: Control takes
+// "obstruct", "clear", "force_open", "jam", "unjam" and errors on anything
+// else.
+type Sim interface{ Control(cmd string) error }
+
+// Config is the [mqtt] section, with the password already read (see
+// ReadPassword) and the gate's name.
+type Config struct {
+	Broker      string // tcp://, mqtt://, ssl://, tls:// or mqtts:// URL
+	ClientID    string // "": DefaultClientID()
+	TopicPrefix string // "": tw/rocksaying
+	Username    string
+	Password    string // never logged
+
+	CAFile, CertFile, KeyFile string
+
+	KeepAlive     time.Duration // 0: 30s
+	MaxCommandAge time.Duration // 0: 10s
+
+	Discovery       bool
+	DiscoveryPrefix string // "": homeassistant
+	GateName        string // the Home Assistant device name; "": gate
+}
+
+// Options are the link's collaborators; the zero value is usable.
+type Options struct {
+	Log     *slog.Logger    // nil: slog.Default()
+	Clock   clockwork.Clock // judges the age of commands; nil: the real clock
+	Sim     Sim             // non-nil: serve <prefix>/sim
+	Version string          // sw_version in Home Assistant's device block
+}
+
+// The defaults of SPEC.md's [mqtt] section.
+const (
+	DefaultTopicPrefix     = "tw/rocksaying"
+	DefaultDiscoveryPrefix = "homeassistant"
+	DefaultKeepAlive       = 30 * time.Second
+	DefaultMaxCommandAge   = 10 * time.Second
+)
+
+// Timings. They bound every wait on the broker so that a dead broker can
+// delay a publication but never hold up the gate or a clean exit.
+const (
+	commandTimeout   = 2 * time.Second  // how long a command may wait for the gate
+	publishTimeout   = 5 * time.Second  // one publication or subscription
+	resultWait       = time.Second      // a handler waiting for room in the result queue
+	offlineTimeout   = 2 * time.Second  // the "offline" publication on exit
+	quiesce          = 250              // ms paho may take to send DISCONNECT
+	stopTimeout      = 3 * time.Second  // our goroutines winding down
+	connectTimeout   = 10 * time.Second // one connection attempt
+	maxReconnectWait = 10 * time.Second // backoff ceiling between attempts
+	jobQueue         = 32               // commands waiting for the gate
+	resultQueue      = 256              // results waiting for the broker
+)
+
+// Link is the gate's MQTT connection. Make one with New, start it with Run.
+type Link struct {
+	cfg    Config
+	g      Gate
+	opt    Options
+	log    *slog.Logger
+	clk    clockwork.Clock
+	broker string // the URL as paho wants it
+	tls    *tls.Config
+	t      topics
+
+	client    mqtt.Client
+	connected atomic.Bool
+	connEv    chan struct{} // a (re)connection to set up; capacity 1
+	jobs      chan job
+	results   chan result
+	done      chan struct{} // closed when Run is winding down
+	failLog   throttle
+}
+
+type topics struct {
+	status, state, availability, command, result, sim string
+}
+
+// job is work for the goroutine that talks to the gate: a command, or a
+// simulator control word.
+type job struct {
+	req request
+	sim string
+}
+
+// result is the answer to one command message, as published on
+// <prefix>/result.
+type result struct {
+	ID      string     `json:"id"`
+	Command string     `json:"command"`
+	OK      bool       `json:"ok"`
+	State   gate.State `json:"state,omitempty"`
+	Error   string     `json:"error,omitempty"`   // the machine reason
+	Message string     `json:"message,omitempty"` // a sentence for people
+}
+
+// New checks cfg and returns a Link; nothing connects before Run. Errors
+// name the key at fault: a broker URL with a scheme paho cannot use, TLS
+// files that cannot be read or parsed, TLS files with a plain-TCP broker.
+func New(cfg Config, g Gate, opt Options) (*Link, error) {
+	if g == nil {
+		return nil, errors.New("mqtt: no gate")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Clock == nil {
+		opt.Clock = clockwork.NewRealClock()
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID()
+	}
+	if cfg.TopicPrefix == "" {
+		cfg.TopicPrefix = DefaultTopicPrefix
+	}
+	if cfg.DiscoveryPrefix == "" {
+		cfg.DiscoveryPrefix = DefaultDiscoveryPrefix
+	}
+	if cfg.GateName == "" {
+		cfg.GateName = "gate"
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.MaxCommandAge <= 0 {
+		cfg.MaxCommandAge = DefaultMaxCommandAge
+	}
+	for key, t := range map[string]string{"topic_prefix": cfg.TopicPrefix, "discovery_prefix": cfg.DiscoveryPrefix} {
+		if strings.ContainsAny(t, "+#\x00") || strings.HasSuffix(t, "/") || strings.HasPrefix(t, "/") {
+			return nil, fmt.Errorf("mqtt %s %q: want a topic without wildcards (+, #) or a leading or trailing /", key, t)
+		}
+	}
+	broker, secure, err := brokerURL(cfg.Broker)
+	if err != nil {
+		return nil, err
+	}
+	l := &Link{
+		cfg: cfg, g: g, opt: opt, clk: opt.Clock, broker: broker,
+		log:     opt.Log.With("part", "mqtt"),
+		connEv:  make(chan struct{}, 1),
+		jobs:    make(chan job, jobQueue),
+		results: make(chan result, resultQueue),
+		done:    make(chan struct{}),
+	}
+	if secure {
+		if l.tls, err = tlsConfig(cfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		return nil, fmt.Errorf("mqtt broker %q: ca_file, cert_file and key_file need an ssl://, tls:// or mqtts:// broker", cfg.Broker)
+	}
+	p := cfg.TopicPrefix
+	l.t = topics{
+		status: p + "/status", state: p + "/state", availability: p + "/availability",
+		command: p + "/command", result: p + "/result", sim: p + "/sim",
+	}
+	return l, nil
+}
+
+// brokerURL checks a broker URL and returns it as paho wants it, with the
+// default port, and whether it uses TLS.
+func brokerURL(s string) (string, bool, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", false, fmt.Errorf("mqtt broker %q: %w", s, err)
+	}
+	var scheme, port string
+	var secure bool
+	switch strings.ToLower(u.Scheme) {
+	case "tcp", "mqtt":
+		scheme, port = "tcp", "1883"
+	case "ssl", "tls", "mqtts":
+		scheme, port, secure = "ssl", "8883", true
+	default:
+		return "", false, fmt.Errorf("mqtt broker %q: want a tcp://, mqtt://, ssl://, tls:// or mqtts:// URL", s)
+	}
+	if u.Hostname() == "" {
+		return "", false, fmt.Errorf("mqtt broker %q: no host", s)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+		return "", false, fmt.Errorf("mqtt broker %q: want scheme://host[:port] only (put the user name in username)", s)
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	return scheme + "://" + net.JoinHostPort(u.Hostname(), port), secure, nil
+}
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt ca_file %s: no PEM certificate in it", cfg.CAFile)
+		}
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, errors.New("mqtt: cert_file and key_file go together: set both or neither")
+	}
+	if cfg.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt cert_file %s, key_file %s: %w", cfg.CertFile, cfg.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}
+
+// DefaultClientID returns "gated-<hostname>", so that two gates on one
+// broker do not share a client id (the broker would drop one each time the
+// other connects).
+func DefaultClientID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		b := make([]byte, 4)
+		rand.Read(b)
+		h = hex.EncodeToString(b)
+	}
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		h = h[:i]
+	}
+	return "gated-" + h
+}
+
+// ReadPassword returns the broker password: the systemd credential
+// $CREDENTIALS_DIRECTORY/mqtt-password when it exists (LoadCredential=),
+// else the contents of passwordFile, else "". One trailing newline is
+// removed.
+func ReadPassword(passwordFile string) (string, error) {
+	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, "mqtt-password")
+		b, err := os.ReadFile(p)
+		if err == nil {
+			return trimNewline(b), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("mqtt credential %s: %w", p, err)
+		}
+	}
+	if passwordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return "", fmt.Errorf("mqtt password_file: %w", err)
+	}
+	return trimNewline(b), nil
+}
+
+func trimNewline(b []byte) string {
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r")
+}
+
+// Connected reports whether the link is connected to the broker now.
+func (l *Link) Connected() bool { return l.connected.Load() }
+
+// Run connects in the background and serves the gate until ctx ends; it
+// never waits for the broker before serving, and retries forever with
+// backoff. On a clean exit it publishes "offline" (retained) and
+// disconnects, each wait bounded, and returns nil. Run may be called once.
+func (l *Link) Run(ctx context.Context) error {
+	o := mqtt.NewClientOptions().
+		AddBroker(l.broker).
+		SetClientID(l.cfg.ClientID).
+		SetCleanSession(true). // a command sent while we were away is never run later
+		SetResumeSubs(false).
+		SetOrderMatters(false). // handlers run on their own goroutines: none can stall paho
+		SetKeepAlive(l.cfg.KeepAlive).
+		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(publishTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(maxReconnectWait).
+		SetWill(l.t.availability, "offline", 1, true).
+		SetOnConnectHandler(l.onConnect).
+		SetConnectionLostHandler(l.onLost).
+		SetConnectionNotificationHandler(l.onNotification)
+	if l.cfg.Username != "" {
+		o.SetUsername(l.cfg.Username)
+		o.SetPassword(l.cfg.Password)
+	}
+	if l.tls != nil {
+		o.SetTLSConfig(l.tls)
+	}
+	l.client = mqtt.NewClient(o)
+	l.client.AddRoute(l.t.command, l.onCommand)
+	if l.opt.Sim != nil {
+		l.client.AddRoute(l.t.sim, l.onSim)
+	}
+
+	ictx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){l.publisher, l.worker, l.resulter} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ictx) }()
+	}
+	l.log.Info("connecting", "broker", l.broker, "client_id", l.cfg.ClientID, "username", l.cfg.Username, "tls", l.tls != nil)
+	l.client.Connect() // with ConnectRetry it retries in the background; its token is not needed
+
+	<-ctx.Done()
+	close(l.done)
+	cancel()
+	if !waitTimeout(&wg, stopTimeout) {
+		l.log.Warn("mqtt goroutines did not stop in time", "timeout", stopTimeout)
+	}
+	if l.client.IsConnectionOpen() {
+		t := l.client.Publish(l.t.availability, 1, true, "offline")
+		if !t.WaitTimeout(offlineTimeout) {
+			l.log.Warn("publishing offline timed out", "timeout", offlineTimeout)
+		} else if err := t.Error(); err != nil {
+			l.log.Warn("publishing offline failed", "err", err)
+		}
+	}
+	l.client.Disconnect(quiesce)
+	l.connected.Store(false)
+	l.log.Info("disconnected")
+	return nil
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	c := make(chan struct{})
+	go func() { wg.Wait(); close(c) }()
+	select {
+	case <-c:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// The paho handlers below run on paho's goroutines: they never publish or
+// wait on a token; they hand over to our goroutines.
+
+func (l *Link) onConnect(mqtt.Client) {
+	l.connected.Store(true)
+	l.failLog.reset()
+	l.log.Info("connected", "broker", l.broker)
+	select {
+	case l.connEv <- struct{}{}:
+	default: // one set-up pending is enough
+	}
+}
+
+func (l *Link) onLost(_ mqtt.Client, err error) {
+	l.connected.Store(false)
+	l.log.Warn("connection lost, reconnecting", "err", err)
+}
+
+func (l *Link) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationFailed:
+		l.failLog.log(l.log, "cannot connect, retrying", "broker", l.broker, "err", n.Reason)
+	case mqtt.ConnectionNotificationBrokerFailed:
+		l.failLog.log(l.log, "cannot connect, retrying", "broker", l.broker, "err", n.Reason)
+	}
+}
+
+func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
+	req, err := parseCommand(m.Payload(), m.Retained(), l.clk.Now(), l.cfg.MaxCommandAge)
+	if err != nil {
+		l.answer(req, gate.Status{}, err)
+		return
+	}
+	select {
+	case l.jobs <- job{req: req}:
+	default:
+		// A flood must not grow memory: the queue is bounded and the
+		// sender learns at once that the command was not taken.
+		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"})
+	}
+}
+
+func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
+	if m.Retained() {
+		l.log.Warn("retained simulation control ignored", "topic", m.Topic())
+		return
+	}
+	if len(m.Payload()) > MaxPayload {
+		l.log.Warn("simulation control too large, ignored", "bytes", len(m.Payload()))
+		return
+	}
+	w := strings.ToLower(strings.TrimSpace(string(m.Payload())))
+	select {
+	case l.jobs <- job{sim: w}:
+	default:
+		l.log.Warn("simulation control dropped: queue full", "control", echo(w))
+	}
+}
+
+// answer queues the result of one command message. It waits a little for
+// room (paho acknowledges a QoS 1 message only when its handler returns, so
+// this slows a flood down at the broker), then drops the result rather than
+// block for good.
+func (l *Link) answer(req request, st gate.Status, err error) {
+	r := result{ID: req.ID, Command: req.Word, OK: err == nil}
+	if err == nil {
+		r.State = st.State
+		l.log.Info("command", "id", req.ID, "command", req.Cmd, "state", st.State)
+	} else {
+		var re *gate.RefusedError
+		if errors.As(err, &re) {
+			r.Error, r.Message = string(re.Reason), re.Msg
+		} else {
+			r.Error, r.Message = string(gate.ReasonUnknown), err.Error()
+		}
+		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
+	}
+	t := time.NewTimer(resultWait)
+	defer t.Stop()
+	select {
+	case l.results <- r:
+	case <-t.C:
+		l.log.Warn("result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
+	case <-l.done:
+	}
+}
+
+// worker is the only goroutine that hands commands to the gate, one at a
+// time, each with a deadline.
+func (l *Link) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-l.jobs:
+			if j.sim != "" || j.req.Cmd == "" {
+				l.simControl(j.sim)
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
+			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
+			cancel()
+			l.answer(j.req, st, err)
+		}
+	}
+}
+
+// simControl passes a control word to the simulator. Mistakes are logged
+// only: <prefix>/sim has no result topic, to keep <prefix>/result one
+// answer per command message.
+func (l *Link) simControl(w string) {
+	if err := l.opt.Sim.Control(w); err != nil {
+		l.log.Warn("simulation control refused", "control", echo(w), "err", err)
+		return
+	}
+	l.log.Info("simulation control", "control", w)
+}
+
+// resulter publishes results, which are not retained: a result for a
+// client that is gone is worth nothing, so during an outage they are
+// dropped.
+func (l *Link) resulter(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-l.results:
+			if !l.client.IsConnectionOpen() {
+				l.log.Debug("result dropped: not connected", "id", echo(r.ID))
+				continue
+			}
+			b, _ := json.Marshal(r)
+			if err := wait(l.client.Publish(l.t.result, 1, false, b)); err != nil {
+				l.log.Warn("publishing result failed", "err", err)
+			}
+		}
+	}
+}
+
+// publisher is the only goroutine that publishes status, state,
+// availability and discovery, so that after any reconnection the latest
+// status is the one retained. During an outage it keeps only the latest.
+func (l *Link) publisher(ctx context.Context) {
+	sub, cancel := l.g.Subscribe()
+	defer cancel()
+	var (
+		latest  = l.g.Status()
+		dirty   = true
+		retry   <-chan time.Time
+		pending bool // a connection waits for its set-up
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st := <-sub:
+			latest, dirty = st, true
+		case <-l.connEv:
+			pending = true
+		case <-retry:
+			retry = nil
+		}
+		if !l.client.IsConnectionOpen() {
+			continue // onConnect brings us back
+		}
+		if pending {
+			if err := l.setUp(); err != nil {
+				l.log.Warn("setting up the session failed, retrying", "err", err)
+				retry = time.After(2 * time.Second)
+				continue
+			}
+			pending, dirty = false, true
+		}
+		if dirty {
+			if err := l.publishStatus(latest); err != nil {
+				l.log.Warn("publishing status failed, retrying", "err", err)
+				retry = time.After(2 * time.Second)
+				continue
+			}
+			dirty = false
+		}
+	}
+}
+
+// setUp runs after each connection: with a clean session the broker forgot
+// our subscriptions.
+func (l *Link) setUp() error {
+	subs := map[string]byte{l.t.command: 1}
+	if l.opt.Sim != nil {
+		subs[l.t.sim] = 1
+	}
+	if err := wait(l.client.SubscribeMultiple(subs, nil)); err != nil {
+		return fmt.Errorf("subscribe %s: %w", l.t.command, err)
+	}
+	if l.cfg.Discovery {
+		for _, d := range l.discovery() {
+			if err := wait(l.client.Publish(d.topic, 1, true, d.payload)); err != nil {
+				return fmt.Errorf("discovery %s: %w", d.topic, err)
+			}
+		}
+	}
+	if err := wait(l.client.Publish(l.t.availability, 1, true, "online")); err != nil {
+		return fmt.Errorf("availability: %w", err)
+	}
+	l.log.Info("online", "command_topic", l.t.command, "status_topic", l.t.status)
+	return nil
+}
+
+func (l *Link) publishStatus(st gate.Status) error {
+	if err := wait(l.client.Publish(l.t.status, 1, true, st.JSON())); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if err := wait(l.client.Publish(l.t.state, 1, true, string(st.State))); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// wait waits for a token, never for ever: paho's Wait can hang.
+func wait(t mqtt.Token) error {
+	if !t.WaitTimeout(publishTimeout) {
+		return fmt.Errorf("no answer from the broker in %s", publishTimeout)
+	}
+	return t.Error()
+}
+
+// throttle logs an error that would repeat on every reconnection attempt
+// once, then once a minute with the number suppressed meanwhile.
+type throttle struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (t *throttle) log(log *slog.Logger, msg string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.last.IsZero() && time.Since(t.last) < time.Minute {
+		t.suppressed++
+		return
+	}
+	if t.suppressed > 0 {
+		args = append(args, "suppressed", t.suppressed)
+	}
+	t.last, t.suppressed = time.Now(), 0
+	log.Warn(msg, args...)
+}
+
+func (t *throttle) reset() {
+	t.mu.Lock()
+	t.last, t.suppressed = time.Time{}, 0
+	t.mu.Unlock()
+}
