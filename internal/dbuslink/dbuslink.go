@@ -218,7 +218,7 @@ func (s *Service) connect(ctx context.Context) error {
 	var reply uint32
 	err = conn.BusObject().CallWithContext(dctx, "org.freedesktop.DBus.RequestName", 0, Name, uint32(dbus.NameFlagDoNotQueue)).Store(&reply)
 	if err != nil {
-		return fail(fmt.Errorf("dbus: request name %s on %s bus: %w", Name, busLabel(s.cfg.Bus), err))
+		return fail(fmt.Errorf("dbus: request name %s on %s bus: %w", Name, busLabel(s.cfg.Bus), named(err)))
 	}
 	switch dbus.RequestNameReply(reply) {
 	case dbus.RequestNameReplyPrimaryOwner, dbus.RequestNameReplyAlreadyOwner:
@@ -237,6 +237,16 @@ func (s *Service) connect(ctx context.Context) error {
 	}
 	s.conn, s.props, s.lastSeq = conn, props, st.Seq
 	return nil
+}
+
+// named puts a D-Bus error's name before its message, which is all that
+// dbus.Error's Error method says.
+func named(err error) error {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		return fmt.Errorf("%s: %w", de.Name, err)
+	}
+	return err
 }
 
 // ownerOf describes who owns Name, for the error message; best effort.
@@ -383,24 +393,29 @@ func (o *object) GetStatus() (string, *dbus.Error) {
 }
 
 func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
+	// Ask the bus who the caller is before replying: once it has the reply
+	// the caller may be gone, and the bus forgets it.
+	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
 	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
 	defer cancel()
 	_, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
-	go o.audit(cmd, string(sender), err)
+	go o.audit(cmd, string(sender), uid, err)
 	if err != nil {
 		return Error(err)
 	}
 	return nil
 }
 
-// audit logs who asked for what: the caller's uid, which the bus knows.
-func (o *object) audit(cmd gate.Command, sender string, cmdErr error) {
-	ctx, cancel := context.WithTimeout(o.s.life, time.Second)
-	defer cancel()
+// audit logs who asked for what, with the caller's uid.
+func (o *object) audit(cmd gate.Command, sender string, uidCall *dbus.Call, cmdErr error) {
 	attrs := []any{"command", cmd, "sender", sender}
-	var uid uint32
-	if o.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetConnectionUnixUser", 0, sender).Store(&uid) == nil {
-		attrs = append(attrs, "uid", uid)
+	select {
+	case c := <-uidCall.Done:
+		var uid uint32
+		if c.Store(&uid) == nil {
+			attrs = append(attrs, "uid", uid)
+		}
+	case <-time.After(time.Second):
 	}
 	if cmdErr != nil {
 		o.s.log.Info("command refused", append(attrs, "err", cmdErr)...)

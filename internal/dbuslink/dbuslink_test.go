@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -214,7 +215,7 @@ func TestStoppedGate(t *testing.T) {
 	// A gate that is not running refuses with Stopped: a gate whose Run
 	// ended. dbustest.Gate embeds *gate.Gate, so wrap a stopped one.
 	stopped := stoppedGate{g}
-	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: bus.Address}, stopped, dbuslink.Options{})
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: bus.Address}, stopped, dbuslink.Options{Log: quiet})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -458,7 +459,7 @@ func TestSecondStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	other := dbustest.StartGate(t)
-	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: f.bus.Address}, other, dbuslink.Options{})
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: f.bus.Address}, other, dbuslink.Options{Log: quiet})
 	if err == nil {
 		svc.Run(canceled())
 		t.Fatal("second Start: got no error, want the name already owned")
@@ -499,7 +500,7 @@ func TestStartErrors(t *testing.T) {
 		{"bogus:", "dbus: connect to bogus: bus"},
 	} {
 		t.Run(tc.bus, func(t *testing.T) {
-			_, err := dbuslink.Start(ctx, dbuslink.Config{Bus: tc.bus}, g, dbuslink.Options{})
+			_, err := dbuslink.Start(ctx, dbuslink.Config{Bus: tc.bus}, g, dbuslink.Options{Log: quiet})
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("Start(%q): got %v, want an error starting %q", tc.bus, err, tc.want)
 			}
@@ -588,6 +589,8 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type logBuffer struct {
 	mu sync.Mutex

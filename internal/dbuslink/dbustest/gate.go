@@ -26,10 +26,11 @@ type Gate struct {
 	t testing.TB
 }
 
-// StartGate builds a gate, runs it until the test ends and brings it to
-// closed (the closed-limit switch active).
-func StartGate(t testing.TB) *Gate {
-	t.Helper()
+// NewGate builds a gate on fresh pins; it does not run it.
+func NewGate(log *slog.Logger) (*Gate, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	clk := clockwork.NewRealClock()
 	in := func(n string) *gpiotest.Pin {
 		return &gpiotest.Pin{N: n, Clock: clk, EdgesChan: make(chan gpio.Level, 8)}
@@ -38,27 +39,37 @@ func StartGate(t testing.TB) *Gate {
 	tg := &Gate{
 		OpenLimit: in("open_limit"), ClosedLimit: in("closed_limit"), Obstruction: in("obstruction"),
 		MotorOpen: out("motor_open"), MotorClose: out("motor_close"), Siren: out("siren"),
-		t: t,
 	}
 	g, err := gate.New(gate.Config{
 		Name: "test",
 		Params: gate.Params{
 			TravelTimeout: time.Minute,
-			ReverseDelay:  0,
 			AlarmDuration: 0, // until silenced: no timer runs during a test
 		},
 		OutputMode: gate.Hold,
 	}, gate.Pins{
 		OpenLimit: tg.OpenLimit, ClosedLimit: tg.ClosedLimit, Obstruction: tg.Obstruction,
 		MotorOpen: tg.MotorOpen, MotorClose: tg.MotorClose, Siren: tg.Siren,
-	}, gate.Options{Clock: clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}, gate.Options{Clock: clk, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	tg.Gate = g
+	return tg, nil
+}
+
+// StartGate builds a gate, runs it until the test ends and brings it to
+// closed (the closed-limit switch active).
+func StartGate(t testing.TB) *Gate {
+	t.Helper()
+	tg, err := NewGate(nil)
 	if err != nil {
 		t.Fatalf("gate.New: %v", err)
 	}
-	tg.Gate = g
+	tg.t = t
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
+	go func() { done <- tg.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -73,7 +84,8 @@ func StartGate(t testing.TB) *Gate {
 	return tg
 }
 
-// Set drives an input line high (true) or low, as a switch would.
+// Set drives an input line high (true) or low, as a switch would. Set and
+// WaitFor need a gate from StartGate.
 func (tg *Gate) Set(p *gpiotest.Pin, high bool) {
 	tg.t.Helper()
 	select {
