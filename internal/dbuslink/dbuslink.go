@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -87,6 +88,8 @@ type Service struct {
 	conn    *dbus.Conn
 	props   *prop.Properties
 	lastSeq uint64
+
+	published atomic.Uint64 // lastSeq, for tests on other goroutines
 }
 
 // Start connects to the bus, exports the object with all its interfaces and
@@ -310,6 +313,7 @@ func (s *Service) publish(st gate.Status) {
 		return
 	}
 	s.lastSeq = st.Seq
+	defer s.published.Store(st.Seq)
 	// Properties first, so a client that reads them on StatusChanged sees
 	// the new values.
 	s.setProps(s.props, st)

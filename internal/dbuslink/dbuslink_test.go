@@ -555,28 +555,35 @@ func TestFrozenBus(t *testing.T) {
 			f.bus.Thaw()
 		}
 	}()
-	// Each status is ~600 bytes of signals: 2000 fill any socket buffer.
-	for i := 0; i < 2000; i++ {
+	// Toggle the alarm until the link is clearly stuck: the socket buffers
+	// are full and the gate has gone on by 1000 statuses without it.
+	var st gate.Status
+	for i := 0; st.Seq < f.svc.Published()+1000; i++ {
+		if i == 200000 {
+			t.Fatalf("the link never blocked (gate at seq %d, link at %d): the test proves nothing", st.Seq, f.svc.Published())
+		}
 		cmd := gate.CmdAlarm
 		if i%2 == 1 {
 			cmd = gate.CmdSilence
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := f.gate.Do(ctx, cmd, gate.CauseMQTT)
+		var err error
+		st, err = f.gate.Do(ctx, cmd, gate.CauseMQTT)
 		cancel()
 		if err != nil {
 			t.Fatalf("command %d with the bus frozen: %v", i, err)
 		}
 	}
-	if _, err := f.gate.Do(context.Background(), gate.CmdAlarm, gate.CauseMQTT); err != nil {
+	st, err := f.gate.Do(context.Background(), gate.CmdAlarm, gate.CauseMQTT)
+	if err != nil {
 		t.Fatal(err)
 	}
 	f.bus.Thaw()
 	thawed = true
-	waitFor(t, "Alarm true on the bus", func() bool {
-		v, err := f.obj.GetProperty(dbuslink.Iface + ".Alarm")
-		return err == nil && v.Value() == true
-	})
+	waitFor(t, "the link to catch up", func() bool { return f.svc.Published() == st.Seq })
+	if v, err := f.obj.GetProperty(dbuslink.Iface + ".Alarm"); err != nil || v.Value() != true {
+		t.Errorf("Alarm after the thaw: got %v, %v; want true", v, err)
+	}
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
