@@ -16,8 +16,11 @@ type outputs struct {
 	pins *Pins
 	log  *slog.Logger
 
-	motor Dir  // what the machine last asked for
+	motor Dir  // what the motor outputs were last driven to; dirUnknown after a failure
 	siren bool // siren relay state
+	// sirenUnknown: driving the siren failed, so its relay may be in either
+	// state; the next set drives it again.
+	sirenUnknown bool
 
 	pulsePin  gpio.PinOut // pulse mode: the pin held for the current pulse
 	pulseEnd_ time.Time
@@ -35,30 +38,46 @@ func (o *outputs) out(name string, p gpio.PinOut, on bool) error {
 	return nil
 }
 
+// dirUnknown is o.motor after driving the motor outputs failed: a relay may
+// be in either state, so the next set drives them all again, whatever the
+// machine wants.
+const dirUnknown Dir = -1
+
 // set drives the outputs to want. Invariant 1: whatever is switched on, the
-// other direction is switched off first, in the same call.
+// other direction is switched off first, in the same call, and nothing is
+// switched on unless both directions were switched off: a relay that could
+// not be released may still be energised. An output that failed is driven
+// again on the next call, so a relay board that answers again gets the state
+// the machine wants.
 func (o *outputs) set(want Outputs, now time.Time) error {
 	var errs []error
 	if want.Motor != o.motor {
+		var err error
 		if o.cfg.OutputMode == Pulse {
-			errs = append(errs, o.pulse(want.Motor, now))
+			err = o.pulse(want.Motor, now)
 		} else {
 			// Off first, then on: the two directions never overlap.
-			errs = append(errs,
+			err = errors.Join(
 				o.out("motor_open", o.pins.MotorOpen, false),
 				o.out("motor_close", o.pins.MotorClose, false))
-			switch want.Motor {
-			case DirOpen:
-				errs = append(errs, o.out("motor_open", o.pins.MotorOpen, true))
-			case DirClose:
-				errs = append(errs, o.out("motor_close", o.pins.MotorClose, true))
+			switch {
+			case err != nil:
+			case want.Motor == DirOpen:
+				err = o.out("motor_open", o.pins.MotorOpen, true)
+			case want.Motor == DirClose:
+				err = o.out("motor_close", o.pins.MotorClose, true)
 			}
 		}
 		o.motor = want.Motor
+		if err != nil {
+			o.motor = dirUnknown
+			errs = append(errs, err)
+		}
 	}
-	if want.Siren != o.siren {
-		errs = append(errs, o.out("siren", o.pins.Siren, want.Siren))
-		o.siren = want.Siren
+	if want.Siren != o.siren || o.sirenUnknown {
+		err := o.out("siren", o.pins.Siren, want.Siren)
+		o.siren, o.sirenUnknown = want.Siren, err != nil
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -67,6 +86,11 @@ func (o *outputs) set(want Outputs, now time.Time) error {
 // in progress is ended first, so two contacts never overlap.
 func (o *outputs) pulse(dir Dir, now time.Time) error {
 	err := o.endPulse(now.Add(time.Duration(1 << 62)))
+	if err != nil && dir != DirNone {
+		// The last contact may still be made: making another could give
+		// the operator open and close at once. Stop may still be tried.
+		return err
+	}
 	var name string
 	var p gpio.PinOut
 	switch dir {
@@ -100,7 +124,7 @@ func (o *outputs) endPulse(now time.Time) error {
 // allOff switches every output off, trying each even if one fails.
 func (o *outputs) allOff() error {
 	o.pulsePin = nil
-	o.motor, o.siren = DirNone, false
+	o.motor, o.siren, o.sirenUnknown = DirNone, false, false
 	return errors.Join(
 		o.out("motor_open", o.pins.MotorOpen, false),
 		o.out("motor_close", o.pins.MotorClose, false),
