@@ -151,7 +151,7 @@ type Gate struct {
 	relay      [numOutputs]bool
 	contacts   [numOutputs]int
 	shorts     int
-	failOut    bool
+	failOut    [numOutputs]bool
 	jammed     bool
 	obstructed bool
 
@@ -277,7 +277,25 @@ func (s *Gate) Control(cmd string) error {
 func (s *Gate) FailOutputs(fail bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failOut = fail
+	for i := range s.failOut {
+		s.failOut[i] = fail
+	}
+}
+
+// FailOutput makes one output's Out fail (true) or work again (false), named
+// as in [gpio]: motor_open, motor_close, motor_stop or siren. A failing
+// output keeps its relay as it was: a relay that cannot be released stays
+// energised, like a welded contact or a dead driver transistor.
+func (s *Gate) FailOutput(name string, fail bool) error {
+	for i, n := range outputNames {
+		if n == name {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.failOut[i] = fail
+			return nil
+		}
+	}
+	return fmt.Errorf("sim: no output %q: want one of %s", name, strings.Join(outputNames[:], ", "))
 }
 
 // Snapshot returns what the gate is doing now.
@@ -760,13 +778,13 @@ func (p *OutPin) SetFunc(f pin.Func) error {
 func (p *OutPin) Halt() error { return nil }
 
 // Out implements gpio.PinOut: l energises the output when it is the active
-// level (High, or Low with OutputsActiveLow). While FailOutputs is set it
+// level (High, or Low with OutputsActiveLow). On an output made to fail it
 // fails and changes nothing.
 func (p *OutPin) Out(l gpio.Level) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failOut {
+	if s.failOut[p.idx] {
 		return fmt.Errorf("sim %s: %w", p.name, ErrOutputFailed)
 	}
 	s.advance(s.clk.Now())
@@ -781,7 +799,8 @@ func (p *OutPin) PWM(duty gpio.Duty, f physic.Frequency) error {
 	return fmt.Errorf("sim %s: PWM %s at %s: not supported by a relay output", p.name, duty, f)
 }
 
-// ErrOutputFailed is the error of Out while FailOutputs is set.
+// ErrOutputFailed is the error of Out on an output made to fail by
+// FailOutputs or FailOutput.
 var ErrOutputFailed = errors.New("simulated output failure")
 
 var (

@@ -531,6 +531,33 @@ func TestFailOutputs(t *testing.T) {
 	}
 }
 
+func TestFailOutput(t *testing.T) {
+	cfg := sim.Config{HasSiren: true}
+	s, _ := newSim(t, cfg)
+	pins := s.Pins()
+	set(t, cfg, pins.MotorClose, true)
+	if err := s.FailOutput("motor_close", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := pins.MotorClose.Out(gpio.Low); !errors.Is(err, sim.ErrOutputFailed) {
+		t.Errorf("releasing a failed relay: got %v, want ErrOutputFailed", err)
+	}
+	set(t, cfg, pins.Siren, true) // the others still work
+	if sn := s.Snapshot(); !sn.MotorClose || !sn.Siren {
+		t.Errorf("got motor_close %v siren %v, want both energised (the failed relay stuck on)", sn.MotorClose, sn.Siren)
+	}
+	if err := s.FailOutput("motor_closed", true); err == nil || !strings.Contains(err.Error(), "motor_close, motor_stop") {
+		t.Errorf("FailOutput of a bad name: got %v, want an error naming the outputs", err)
+	}
+	if err := s.FailOutput("motor_close", false); err != nil {
+		t.Fatal(err)
+	}
+	set(t, cfg, pins.MotorClose, false)
+	if s.Snapshot().MotorClose {
+		t.Error("after FailOutput(false): relay still energised")
+	}
+}
+
 func TestPins(t *testing.T) {
 	s, _ := newSim(t, sim.Config{})
 	pins := s.Pins()
