@@ -75,6 +75,10 @@ type Gate struct {
 
 	status  atomic.Pointer[Status]
 	running atomic.Bool
+	// stopped is closed when Run returns, so that a Do whose request the
+	// owner will never take does not wait for its context.
+	stopped  chan struct{}
+	stopOnce sync.Once
 
 	mu   sync.Mutex
 	subs map[chan Status]struct{}
@@ -139,9 +143,10 @@ func New(cfg Config, pins Pins, opt Options) (*Gate, error) {
 	}
 	g := &Gate{
 		cfg: cfg, pins: pins, opt: opt, clk: opt.Clock, log: opt.Log,
-		reqs:  make(chan request, 64),
-		edges: make(chan edge, 64),
-		subs:  map[chan Status]struct{}{},
+		reqs:    make(chan request, 64),
+		edges:   make(chan edge, 64),
+		subs:    map[chan Status]struct{}{},
+		stopped: make(chan struct{}),
 	}
 	st := NewMachine(cfg.Params).Status()
 	st.Gate = cfg.Name
@@ -203,14 +208,26 @@ func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error)
 		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate is not running"}
 	}
 	r := request{cmd: cmd, cause: cause, reply: make(chan result, 1)}
+	stopped := &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
 	select {
 	case g.reqs <- r:
+	case <-g.stopped:
+		return g.Status(), stopped
 	case <-ctx.Done():
 		return g.Status(), &RefusedError{Reason: ReasonBusy, Msg: "the gate is busy: " + ctx.Err().Error()}
 	}
 	select {
 	case res := <-r.reply:
 		return res.st, res.err
+	case <-g.stopped:
+		// The owner answers before it looks at its context again, so an
+		// answer, if any, is here already.
+		select {
+		case res := <-r.reply:
+			return res.st, res.err
+		default:
+			return g.Status(), stopped
+		}
 	case <-ctx.Done():
 		return g.Status(), &RefusedError{Reason: ReasonBusy, Msg: "the gate did not answer: " + ctx.Err().Error()}
 	}
@@ -225,6 +242,7 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 	defer func() {
 		o.allOff()
 		g.running.Store(false)
+		g.stopOnce.Do(func() { close(g.stopped) })
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gate: panic: %v", r)
 		}
@@ -283,8 +301,11 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		}
 		emit()
 	}
-	apply(now)
+	// Running before the first status is published: a caller that waits
+	// for that status and then calls Do must not be told "not running".
+	// Requests wait in g.reqs until the loop starts.
 	g.running.Store(true)
+	apply(now)
 
 	timer := g.clk.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -335,7 +356,12 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 			apply(now)
 		case <-tc:
 			now := g.clk.Now()
-			o.endPulse(now)
+			if err := o.endPulse(now); err != nil {
+				// A contact that cannot be released holds the operator's
+				// input: as with any output, fault and alarm.
+				g.log.Error("output failed", "err", err)
+				m, _ = m.Step(Event{At: now, Kind: EvOutputFailed, Err: err})
+			}
 			g.settle(&m, &deb, now)
 			m, _ = m.Step(Event{At: now, Kind: EvTick})
 			apply(now)
