@@ -111,13 +111,13 @@ type Link struct {
 	tls    *tls.Config
 	t      topics
 
-	client    mqtt.Client
-	connected atomic.Bool
-	connEv    chan struct{} // a (re)connection to set up; capacity 1
-	jobs      chan job
-	results   chan result
-	done      chan struct{} // closed when Run is winding down
-	failLog   throttle
+	client  mqtt.Client
+	ran     atomic.Bool
+	connEv  chan struct{} // a (re)connection to set up; capacity 1
+	jobs    chan job
+	results chan result
+	done    chan struct{} // closed when Run is winding down
+	failLog throttle
 }
 
 type topics struct {
@@ -201,6 +201,36 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	l.t = topics{
 		status: p + "/status", state: p + "/state", availability: p + "/availability",
 		command: p + "/command", result: p + "/result", sim: p + "/sim",
+	}
+	o := mqtt.NewClientOptions().
+		AddBroker(l.broker).
+		SetClientID(l.cfg.ClientID).
+		SetCleanSession(true). // a command sent while we were away is never run later
+		SetResumeSubs(false).
+		SetOrderMatters(false). // handlers run on their own goroutines: none can stall paho
+		SetKeepAlive(l.cfg.KeepAlive).
+		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(publishTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(maxReconnectWait).
+		SetWill(l.t.availability, "offline", 1, true).
+		SetOnConnectHandler(l.onConnect).
+		SetConnectionLostHandler(l.onLost).
+		SetConnectionNotificationHandler(l.onNotification)
+	if l.cfg.Username != "" {
+		o.SetUsername(l.cfg.Username)
+		o.SetPassword(l.cfg.Password)
+	}
+	if l.tls != nil {
+		o.SetTLSConfig(l.tls)
+	}
+	l.client = mqtt.NewClient(o)
+	l.client.AddRoute(l.t.command, l.onCommand)
+	if l.opt.Sim != nil {
+		l.client.AddRoute(l.t.sim, l.onSim)
 	}
 	return l, nil
 }
@@ -306,44 +336,16 @@ func trimNewline(b []byte) string {
 }
 
 // Connected reports whether the link is connected to the broker now.
-func (l *Link) Connected() bool { return l.connected.Load() }
+func (l *Link) Connected() bool { return l.client.IsConnectionOpen() }
 
 // Run connects in the background and serves the gate until ctx ends; it
 // never waits for the broker before serving, and retries forever with
 // backoff. On a clean exit it publishes "offline" (retained) and
 // disconnects, each wait bounded, and returns nil. Run may be called once.
 func (l *Link) Run(ctx context.Context) error {
-	o := mqtt.NewClientOptions().
-		AddBroker(l.broker).
-		SetClientID(l.cfg.ClientID).
-		SetCleanSession(true). // a command sent while we were away is never run later
-		SetResumeSubs(false).
-		SetOrderMatters(false). // handlers run on their own goroutines: none can stall paho
-		SetKeepAlive(l.cfg.KeepAlive).
-		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).
-		SetConnectTimeout(connectTimeout).
-		SetWriteTimeout(publishTimeout).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(maxReconnectWait).
-		SetWill(l.t.availability, "offline", 1, true).
-		SetOnConnectHandler(l.onConnect).
-		SetConnectionLostHandler(l.onLost).
-		SetConnectionNotificationHandler(l.onNotification)
-	if l.cfg.Username != "" {
-		o.SetUsername(l.cfg.Username)
-		o.SetPassword(l.cfg.Password)
+	if l.ran.Swap(true) {
+		return errors.New("mqtt: Run called twice")
 	}
-	if l.tls != nil {
-		o.SetTLSConfig(l.tls)
-	}
-	l.client = mqtt.NewClient(o)
-	l.client.AddRoute(l.t.command, l.onCommand)
-	if l.opt.Sim != nil {
-		l.client.AddRoute(l.t.sim, l.onSim)
-	}
-
 	ictx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, f := range []func(context.Context){l.publisher, l.worker, l.resulter} {
@@ -368,7 +370,6 @@ func (l *Link) Run(ctx context.Context) error {
 		}
 	}
 	l.client.Disconnect(quiesce)
-	l.connected.Store(false)
 	l.log.Info("disconnected")
 	return nil
 }
@@ -388,7 +389,6 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // wait on a token; they hand over to our goroutines.
 
 func (l *Link) onConnect(mqtt.Client) {
-	l.connected.Store(true)
 	l.failLog.reset()
 	l.log.Info("connected", "broker", l.broker)
 	select {
@@ -398,7 +398,6 @@ func (l *Link) onConnect(mqtt.Client) {
 }
 
 func (l *Link) onLost(_ mqtt.Client, err error) {
-	l.connected.Store(false)
 	l.log.Warn("connection lost, reconnecting", "err", err)
 }
 

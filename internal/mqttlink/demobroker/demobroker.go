@@ -46,6 +46,7 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "demo", Address: addr})
 	if err := s.AddListener(tcp); err != nil { // binds here, so errors come now
+		s.Close()
 		return "", nil, fmt.Errorf("demo broker listen %s: %w", addr, err)
 	}
 	if err := s.Serve(); err != nil { // returns at once: listeners run on their own goroutines

@@ -41,6 +41,10 @@ type Options struct {
 	// Users, when set, turns anonymous access off: every listener then
 	// needs one of these user names and passwords.
 	Users map[string]string
+	// UnlimitedQueues lifts mosquitto's max_queued_messages (1000 QoS 1
+	// messages per client beyond those in flight, the rest dropped), for
+	// tests that flood a client on purpose.
+	UnlimitedQueues bool
 }
 
 // Broker is a running mosquitto.
@@ -98,6 +102,9 @@ func Start(t testing.TB, opt Options) *Broker {
 		fmt.Fprintf(&conf, "user %s\n", u.Username)
 	}
 	conf.WriteString("per_listener_settings false\n")
+	if opt.UnlimitedQueues {
+		conf.WriteString("max_queued_messages 0\n")
+	}
 	if len(opt.Users) > 0 {
 		pw := filepath.Join(b.dir, "passwd")
 		names := make([]string, 0, len(opt.Users))

@@ -1,0 +1,83 @@
+package demobroker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
+)
+
+func TestStartServesMQTT(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, stop, err := Start(ctx, "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(stop)
+	if host, port, _ := net.SplitHostPort(addr); host != "127.0.0.1" || port == "0" {
+		t.Fatalf("bound address %q, want 127.0.0.1 and a real port", addr)
+	}
+
+	// Anyone may connect; retained messages reach late subscribers.
+	pub := mqtttest.Connect(t, "tcp://"+addr)
+	pub.Publish("demo/state", []byte("closed"), true)
+	sub := mqtttest.Connect(t, "tcp://"+addr)
+	select {
+	case m := <-sub.Subscribe("demo/#"):
+		if m.Topic != "demo/state" || m.Payload != "closed" || !m.Retained {
+			t.Errorf("got %+v, want retained closed on demo/state", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no retained message in 5s")
+	}
+
+	stop()
+	stop() // twice is fine
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("still listening on %s after stop", addr)
+	}
+}
+
+func TestStartStopsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, stop, err := Start(ctx, "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer stop()
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("still listening on %s 5s after the context ended", addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStartRefuses(t *testing.T) {
+	taken, stop, err := Start(context.Background(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, addr := range []string{"0.0.0.0:1883", "192.0.2.1:1883", ":1883", "no-port", taken} {
+		t.Run(addr, func(t *testing.T) {
+			if _, stop, err := Start(context.Background(), addr, nil); err == nil {
+				stop()
+				t.Errorf("Start(%q) succeeded, want an error", addr)
+			}
+		})
+	}
+}

@@ -1,0 +1,660 @@
+package mqttlink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"rocksaying.tw/gated/internal/gate"
+	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
+)
+
+// testGate is a running *gate.Gate on gpiotest pins. Inputs are active
+// high with pull-downs; nothing moves the gate but the test.
+type testGate struct {
+	*gate.Gate
+	openLimit, closedLimit *gpiotest.Pin
+	motorOpen, motorClose  *gpiotest.Pin
+	t                      testing.TB
+}
+
+// startGate runs a gate until the test ends and brings it to closed.
+func startGate(t testing.TB) *testGate {
+	t.Helper()
+	tg := startGateUnknown(t)
+	tg.closedLimit.EdgesChan <- gpio.High
+	tg.waitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
+	return tg
+}
+
+// startGateUnknown runs a gate with neither limit switch active: state
+// unknown, free to move either way.
+func startGateUnknown(t testing.TB) *testGate {
+	t.Helper()
+	clk := clockwork.NewRealClock()
+	in := func(n string) *gpiotest.Pin {
+		return &gpiotest.Pin{N: n, Clock: clk, EdgesChan: make(chan gpio.Level, 8)}
+	}
+	out := func(n string) *gpiotest.Pin { return &gpiotest.Pin{N: n, Clock: clk} }
+	tg := &testGate{openLimit: in("open_limit"), closedLimit: in("closed_limit"),
+		motorOpen: out("motor_open"), motorClose: out("motor_close"), t: t}
+	g, err := gate.New(gate.Config{
+		Name:       "front",
+		Params:     gate.Params{TravelTimeout: time.Minute},
+		OutputMode: gate.Hold,
+	}, gate.Pins{OpenLimit: tg.openLimit, ClosedLimit: tg.closedLimit, MotorOpen: tg.motorOpen, MotorClose: tg.motorClose},
+		gate.Options{Clock: clk, Log: quietLog()})
+	if err != nil {
+		t.Fatalf("gate.New: %v", err)
+	}
+	tg.Gate = g
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gate.Run: %v", err)
+		}
+	})
+	// Edges sent before the inputs are set up would be flushed.
+	tg.waitFor("first status", func(st gate.Status) bool { return st.Seq >= 1 })
+	return tg
+}
+
+func (tg *testGate) waitFor(what string, ok func(gate.Status) bool) gate.Status {
+	tg.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := tg.Status()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			tg.t.Fatalf("gate: waited 5s for %s; status is %s", what, st.JSON())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// motors returns the motor pins' levels.
+func (tg *testGate) motors() (open, close gpio.Level) {
+	return tg.motorOpen.Read(), tg.motorClose.Read()
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startLink runs a Link until the test ends (or until stop is called) and
+// returns it once it is online.
+func startLink(t testing.TB, cfg Config, g Gate, opt Options) (l *Link, stop func() error) {
+	t.Helper()
+	if cfg.ClientID == "" {
+		cfg.ClientID = "gated-test-" + strings.ReplaceAll(t.Name(), "/", "-")
+	}
+	if cfg.TopicPrefix == "" {
+		cfg.TopicPrefix = "test/" + strings.ReplaceAll(t.Name(), "/", "-")
+	}
+	if opt.Log == nil {
+		opt.Log = testLog(t)
+	}
+	l, err := New(cfg, g, opt)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("Run did not return 10s after its context ended")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return l, stop
+}
+
+func waitConnected(t testing.TB, l *Link, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Connected() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("Connected() is %v after 10s, want %v", !want, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// next returns the next message that satisfies ok, waiting up to d.
+func next(t testing.TB, ch <-chan mqtttest.Msg, d time.Duration, what string, ok func(mqtttest.Msg) bool) mqtttest.Msg {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case m := <-ch:
+			if ok(m) {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no %s in %s", what, d)
+			return mqtttest.Msg{}
+		}
+	}
+}
+
+func payloadIs(p string) func(mqtttest.Msg) bool {
+	return func(m mqtttest.Msg) bool { return m.Payload == p }
+}
+
+func decodeResult(t testing.TB, m mqtttest.Msg) result {
+	t.Helper()
+	var r result
+	if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
+		t.Fatalf("result %q: %v", m.Payload, err)
+	}
+	if m.Retained {
+		t.Errorf("result %q is retained, want not retained", m.Payload)
+	}
+	return r
+}
+
+// online waits for the link's retained "online".
+func online(t testing.TB, c *mqtttest.Client, prefix string) {
+	t.Helper()
+	next(t, c.Subscribe(prefix+"/availability"), 10*time.Second, "online", payloadIs("online"))
+}
+
+func TestOpenCloseThroughCommandTopic(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGateUnknown(t)
+	cfg := Config{Broker: b.URL}
+	l, _ := startLink(t, cfg, tg, Options{})
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe(l.t.result)
+	online(t, user, l.cfg.TopicPrefix)
+
+	steps := []struct {
+		payload             string
+		wantID, wantCommand string
+		wantState           gate.State
+		wantOpen, wantClose gpio.Level
+	}{
+		{"open", "", "open", gate.Opening, gpio.High, gpio.Low},
+		{`{"command":"CLOSE","id":"c-1","ts":` + fmt.Sprint(time.Now().Unix()) + `}`, "c-1", "close", gate.Closing, gpio.Low, gpio.High},
+		{" Stop\n", "", "stop", gate.Stopped, gpio.Low, gpio.Low},
+	}
+	for _, s := range steps {
+		user.Publish(l.t.command, []byte(s.payload), false)
+		r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
+		want := result{ID: s.wantID, Command: s.wantCommand, OK: true, State: s.wantState}
+		if r != want {
+			t.Errorf("%q: result %+v, want %+v", s.payload, r, want)
+		}
+		if o, c := tg.motors(); o != s.wantOpen || c != s.wantClose {
+			t.Errorf("%q: motor_open %v motor_close %v, want %v %v", s.payload, o, c, s.wantOpen, s.wantClose)
+		}
+		if st := tg.Status(); st.State != s.wantState || st.Cause != gate.CauseMQTT {
+			t.Errorf("%q: gate state %s cause %s, want %s mqtt", s.payload, st.State, st.Cause, s.wantState)
+		}
+	}
+}
+
+func TestRetainedStatusForLateSubscriber(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
+	user := mqtttest.Connect(t, b.URL)
+	online(t, user, l.cfg.TopicPrefix)
+	if _, err := tg.Do(context.Background(), gate.CmdOpen, gate.CauseDBus); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	want := tg.waitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+
+	// A subscriber that comes later sees the latest status, retained.
+	late := mqtttest.Connect(t, b.URL)
+	m := next(t, late.Subscribe(l.t.status), 5*time.Second, "status with seq "+fmt.Sprint(want.Seq), func(m mqtttest.Msg) bool {
+		var st gate.Status
+		return json.Unmarshal([]byte(m.Payload), &st) == nil && st.Seq == want.Seq
+	})
+	if !m.Retained {
+		t.Errorf("status not retained")
+	}
+	if m.Payload != string(want.JSON()) {
+		t.Errorf("status %s, want %s", m.Payload, want.JSON())
+	}
+	late2 := mqtttest.Connect(t, b.URL)
+	s := next(t, late2.Subscribe(l.t.state), 5*time.Second, "state", func(mqtttest.Msg) bool { return true })
+	if s.Payload != "opening" || !s.Retained {
+		t.Errorf("state %q retained %v, want \"opening\" retained", s.Payload, s.Retained)
+	}
+}
+
+func TestBadCommandsNeverMoveTheGate(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	now := time.Now()
+	clk := clockwork.NewFakeClockAt(now)
+	prefix := "test/bad"
+
+	// A command left retained on the broker reaches the link when it
+	// subscribes, flagged retained.
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe(prefix + "/result")
+	user.Publish(prefix+"/command", []byte(`{"command":"open","id":"old"}`), true)
+	t.Cleanup(func() { user.Publish(prefix+"/command", nil, true) })
+
+	before := tg.Status()
+	l, _ := startLink(t, Config{Broker: b.URL, TopicPrefix: prefix, MaxCommandAge: 10 * time.Second}, tg, Options{Clock: clk})
+	r := decodeResult(t, next(t, results, 10*time.Second, "result for the retained command", func(mqtttest.Msg) bool { return true }))
+	if want := (result{ID: "old", Command: "open", Error: "retained"}); r.ID != want.ID || r.OK || r.Error != want.Error || r.Message == "" {
+		t.Errorf("retained: result %+v, want %+v with a message", r, want)
+	}
+	// Clearing it is a message too: an empty one, which gets its answer.
+	user.Publish(prefix+"/command", nil, true)
+	if r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true })); r.OK || r.Error != "malformed" {
+		t.Errorf("empty message: result %+v, want ok:false error malformed", r)
+	}
+
+	tests := []struct {
+		name, payload, wantErr string
+	}{
+		{"unknown", "fly", "unknown"},
+		{"binary", "\x00\x01\x02\xff", "malformed"},
+		{"oversize", strings.Repeat("open ", 300), "too_large"},
+		{"broken JSON", `{"command":"open"`, "malformed"},
+		{"empty", "", "malformed"},
+		{"stale", fmt.Sprintf(`{"command":"open","ts":%d}`, now.Add(-time.Minute).Unix()), "stale"},
+		{"stale RFC 3339", fmt.Sprintf(`{"command":"open","ts":%q}`, now.Add(-11*time.Second).Format(time.RFC3339)), "stale"},
+		{"future", fmt.Sprintf(`{"command":"open","ts":%d}`, now.Add(time.Hour).Unix()), "stale"},
+		{"no command", `{"id":"x"}`, "malformed"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			user.Publish(l.t.command, []byte(tt.payload), false)
+			r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
+			if r.OK || r.Error != tt.wantErr || r.Message == "" {
+				t.Errorf("result %+v, want ok:false error %q and a message", r, tt.wantErr)
+			}
+			if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+				t.Errorf("motor_open %v motor_close %v, want both low", o, c)
+			}
+			_ = i
+		})
+	}
+	if st := tg.Status(); st.Seq != before.Seq || st.State != gate.Closed {
+		t.Errorf("gate status changed to %s, want it as before: %s", st.JSON(), before.JSON())
+	}
+}
+
+func TestBrokerRestart(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGateUnknown(t)
+	l, _ := startLink(t, Config{Broker: b.URL, KeepAlive: 2 * time.Second, Discovery: true}, tg, Options{})
+	waitConnected(t, l, true)
+
+	b.Kill()
+	waitConnected(t, l, false)
+	// The gate does not wait for MQTT while the broker is away.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := tg.Do(ctx, gate.CmdOpen, gate.CauseDBus); err != nil {
+		t.Fatalf("open with the broker down: %v", err)
+	}
+	want := tg.waitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+	b.Restart()
+
+	// Nothing was persisted: what the new broker holds, the link published
+	// again by itself.
+	user := mqtttest.Connect(t, b.URL)
+	online(t, user, l.cfg.TopicPrefix)
+	next(t, user.Subscribe(l.t.state), 5*time.Second, "state opening", payloadIs("opening"))
+	next(t, user.Subscribe(l.t.status), 5*time.Second, "latest status", payloadIs(string(want.JSON())))
+	next(t, user.Subscribe("homeassistant/cover/#"), 5*time.Second, "cover discovery", func(m mqtttest.Msg) bool { return m.Retained })
+
+	// and it subscribed again.
+	results := user.Subscribe(l.t.result)
+	user.Publish(l.t.command, []byte("stop"), false)
+	r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
+	if !r.OK || r.State != gate.Stopped {
+		t.Errorf("after restart: result %+v, want ok, stopped", r)
+	}
+}
+
+// TestHelperProcess is not a test: TestLastWill runs the test binary again
+// with GATED_MQTT_HELPER set, to run a Link in a process it can kill -9.
+func TestHelperProcess(t *testing.T) {
+	broker := os.Getenv("GATED_MQTT_HELPER")
+	if broker == "" {
+		t.Skip("helper process for TestLastWill")
+	}
+	tg := startGate(t)
+	l, err := New(Config{Broker: broker, ClientID: "gated-lastwill", TopicPrefix: "test/lastwill", KeepAlive: 2 * time.Second}, tg, Options{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed long before this, unless the parent died.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l.Run(ctx)
+}
+
+func TestLastWill(t *testing.T) {
+	const keepAlive = 2 * time.Second
+	b := mqtttest.Start(t, mqtttest.Options{})
+	user := mqtttest.Connect(t, b.URL)
+	avail := user.Subscribe("test/lastwill/availability")
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GATED_MQTT_HELPER="+b.URL)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("helper output:\n%s", out.String())
+		}
+	})
+
+	next(t, avail, 10*time.Second, "online from the helper", payloadIs("online"))
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no clean exit
+		t.Fatal(err)
+	}
+	<-exited
+	killed := time.Now()
+	next(t, avail, keepAlive*3/2, "offline (the Last Will)", payloadIs("offline"))
+	t.Logf("Last Will arrived %s after kill -9", time.Since(killed).Round(time.Millisecond))
+	late := mqtttest.Connect(t, b.URL)
+	if m := next(t, late.Subscribe("test/lastwill/availability"), 5*time.Second, "availability", func(mqtttest.Msg) bool { return true }); m.Payload != "offline" || !m.Retained {
+		t.Errorf("availability %q retained %v, want \"offline\" retained", m.Payload, m.Retained)
+	}
+}
+
+func TestCleanExitPublishesOffline(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	l, stop := startLink(t, Config{Broker: b.URL}, tg, Options{})
+	user := mqtttest.Connect(t, b.URL)
+	avail := user.Subscribe(l.t.availability)
+	next(t, avail, 10*time.Second, "online", payloadIs("online"))
+
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v, want nil", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Run took %s to return after its context ended, want under 3s", d)
+	}
+	next(t, avail, 5*time.Second, "offline", payloadIs("offline"))
+	if l.Connected() {
+		t.Errorf("Connected() true after Run returned")
+	}
+	late := mqtttest.Connect(t, b.URL)
+	if m := next(t, late.Subscribe(l.t.availability), 5*time.Second, "availability", func(mqtttest.Msg) bool { return true }); m.Payload != "offline" || !m.Retained {
+		t.Errorf("availability %q retained %v, want \"offline\" retained", m.Payload, m.Retained)
+	}
+}
+
+func TestRunWithoutBrokerReturnsPromptly(t *testing.T) {
+	tg := startGate(t)
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", mqtttest.FreePort(t)) // nothing listens
+	l, stop := startLink(t, Config{Broker: addr}, tg, Options{})
+	time.Sleep(300 * time.Millisecond) // let it fail a connection attempt or two
+	if l.Connected() {
+		t.Fatalf("Connected() with no broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := tg.Do(ctx, gate.CmdOpen, gate.CauseDBus); err != nil {
+		t.Errorf("gate blocked with no broker: %v", err)
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Run took %s to return, want under 3s", d)
+	}
+}
+
+func TestTLSWithClientCertificateAndPassword(t *testing.T) {
+	const password = "s3cret-Pa55"
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Users: map[string]string{"gated": password, "watcher": "w"}})
+	tg := startGate(t)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	watcher := mqtttest.Connect(t, b.URL, func(o *mqtt.ClientOptions) { o.SetUsername("watcher").SetPassword("w") })
+	prefix := "test/tls"
+	avail := watcher.Subscribe(prefix + "/availability")
+	results := watcher.Subscribe(prefix + "/result")
+
+	t.Run("wrong password", func(t *testing.T) {
+		l, stop := startLink(t, Config{Broker: b.TLSURL, ClientID: "gated-tls-bad", TopicPrefix: "test/tls-bad", Username: "gated", Password: "wrong-" + password,
+			CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}, tg, Options{Log: log})
+		time.Sleep(time.Second)
+		if l.Connected() {
+			t.Errorf("connected with a wrong password")
+		}
+		stop()
+	})
+
+	url := strings.Replace(b.TLSURL, "ssl://", "mqtts://", 1) // the spelling users write
+	l, _ := startLink(t, Config{Broker: url, ClientID: "gated-tls", TopicPrefix: prefix, Username: "gated", Password: password,
+		CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}, tg, Options{Log: log})
+	next(t, avail, 10*time.Second, "online over TLS", payloadIs("online"))
+	if !l.Connected() {
+		t.Errorf("Connected() false while online")
+	}
+	watcher.Publish(prefix+"/command", []byte("alarm"), false)
+	if r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true })); !r.OK {
+		t.Errorf("alarm over TLS: %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("the password appears in the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "connect") {
+		t.Errorf("the log says nothing of connecting:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestDiscoveryDocuments(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	l, _ := startLink(t, Config{Broker: b.URL, ClientID: "gated-pi.4", Discovery: true, DiscoveryPrefix: "ha", GateName: "Front gate"}, tg, Options{Version: "1.2.3"})
+	p := l.cfg.TopicPrefix
+	// The documents go out before "online"; subscribing afterwards shows
+	// they are retained.
+	user := mqtttest.Connect(t, b.URL)
+	online(t, user, p)
+	docs := user.Subscribe("ha/#")
+
+	avail := map[string]any{"availability_topic": p + "/availability", "payload_available": "online", "payload_not_available": "offline"}
+	device := map[string]any{"identifiers": []any{"gated-pi_4"}, "name": "Front gate", "manufacturer": "rocksaying.tw", "model": "gated", "sw_version": "1.2.3"}
+	want := map[string]map[string]any{
+		"ha/cover/gated-pi_4/gate/config": {
+			"device_class": "gate", "unique_id": "gated-pi_4_gate", "command_topic": p + "/command", "state_topic": p + "/state",
+			"payload_open": "open", "payload_close": "close", "payload_stop": "stop",
+			"state_open": "open", "state_opening": "opening", "state_closed": "closed", "state_closing": "closing", "state_stopped": "stopped",
+		},
+		"ha/siren/gated-pi_4/alarm/config": {
+			"unique_id": "gated-pi_4_alarm", "command_topic": p + "/command", "payload_on": "alarm", "payload_off": "silence",
+			"state_topic": p + "/status", "state_value_template": "{{ 'ON' if value_json.alarm else 'OFF' }}", "state_on": "ON", "state_off": "OFF",
+		},
+		"ha/binary_sensor/gated-pi_4/obstruction/config": {
+			"unique_id": "gated-pi_4_obstruction", "state_topic": p + "/status", "payload_on": "ON", "payload_off": "OFF",
+		},
+	}
+	for range len(want) {
+		m := next(t, docs, 10*time.Second, "discovery document", func(mqtttest.Msg) bool { return true })
+		fields, ok := want[m.Topic]
+		if !ok {
+			t.Errorf("unexpected discovery topic %s", m.Topic)
+			continue
+		}
+		if !m.Retained {
+			t.Errorf("%s: not retained", m.Topic)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(m.Payload), &doc); err != nil {
+			t.Errorf("%s: %v", m.Topic, err)
+			continue
+		}
+		for k, v := range avail {
+			fields[k] = v
+		}
+		fields["device"] = device
+		for k, v := range fields {
+			if got, _ := json.Marshal(doc[k]); string(got) != mustJSON(v) {
+				t.Errorf("%s: %s = %s, want %s", m.Topic, k, got, mustJSON(v))
+			}
+		}
+		delete(want, m.Topic)
+	}
+	for topic := range want {
+		t.Errorf("no discovery document on %s", topic)
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// fakeSim records the simulator controls it is given.
+type fakeSim struct {
+	mu   sync.Mutex
+	got  []string
+	seen chan string
+}
+
+func (s *fakeSim) Control(c string) error {
+	s.mu.Lock()
+	s.got = append(s.got, c)
+	s.mu.Unlock()
+	s.seen <- c
+	switch c {
+	case "obstruct", "clear", "force_open", "jam", "unjam":
+		return nil
+	}
+	return fmt.Errorf("sim: unknown control %q", c)
+}
+
+func TestSimTopic(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	sim := &fakeSim{seen: make(chan string, 8)}
+	user := mqtttest.Connect(t, b.URL)
+	prefix := "test/sim"
+	user.Publish(prefix+"/sim", []byte("jam"), true) // retained: must be ignored
+	t.Cleanup(func() { user.Publish(prefix+"/sim", nil, true) })
+	startLink(t, Config{Broker: b.URL, TopicPrefix: prefix}, tg, Options{Sim: sim})
+	online(t, user, prefix)
+	for _, w := range []string{" Obstruct\n", "bogus", "clear"} {
+		user.Publish(prefix+"/sim", []byte(w), false)
+	}
+	for _, want := range []string{"obstruct", "bogus", "clear"} {
+		select {
+		case got := <-sim.seen:
+			if got != want {
+				t.Errorf("control %q, want %q (a retained control must be ignored)", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no control %q in 5s", want)
+		}
+	}
+}
+
+func TestFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood: -short")
+	}
+	const n = 2000
+	// mosquitto would drop what it queues beyond 1000 for one client:
+	// those messages never reach the link, so nothing could answer them.
+	b := mqtttest.Start(t, mqtttest.Options{UnlimitedQueues: true})
+	tg := startGate(t)
+	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe(l.t.result)
+	online(t, user, l.cfg.TopicPrefix)
+
+	payloads := []string{`{"command":"stop","id":"%d"}`, `{"command":"fly","id":"%d"}`, `{"command":"silence","id":"%d"}`, `{"id":"%d"`}
+	toks := make([]mqtt.Token, 0, n)
+	for i := range n {
+		toks = append(toks, user.PublishAsync(l.t.command, []byte(fmt.Sprintf(payloads[i%len(payloads)], i))))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	seen := make(map[string]int, n)
+	reasons := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for got := 0; got < n; got++ {
+		select {
+		case m := <-results:
+			r := decodeResult(t, m)
+			seen[r.ID]++
+			if r.OK {
+				reasons["ok"]++
+			} else {
+				reasons[r.Error]++
+			}
+		case <-deadline:
+			t.Fatalf("%d results of %d in 30s: %v", got, n, reasons)
+		}
+	}
+	t.Logf("results: %v", reasons)
+	for id, c := range seen {
+		if c != 1 && id != "" {
+			t.Errorf("id %s: %d results, want 1", id, c)
+		}
+	}
+	if reasons["unknown"] != n/4 {
+		t.Errorf("%d unknown, want %d", reasons["unknown"], n/4)
+	}
+	if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+		t.Errorf("motor_open %v motor_close %v after the flood, want both low", o, c)
+	}
+	if !l.Connected() {
+		t.Errorf("link not connected after the flood")
+	}
+}
