@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -614,4 +615,43 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestTools drives the service with systemd's busctl and GLib's gdbus, as
+// the README shows.
+func TestTools(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	path := string(dbuslink.Path)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+		then func(gate.Status) bool
+	}{
+		{"busctl call Open", []string{"busctl", "--address=" + f.bus.Address, "call", dbuslink.Name, path, dbuslink.Iface, "Open"},
+			"", func(st gate.Status) bool { return st.State == gate.Opening }},
+		{"busctl get-property", []string{"busctl", "--address=" + f.bus.Address, "get-property", dbuslink.Name, path, dbuslink.Iface, "State"},
+			`s "opening"`, nil},
+		{"busctl introspect", []string{"busctl", "--address=" + f.bus.Address, "introspect", dbuslink.Name, path, dbuslink.Iface},
+			".StatusChanged", nil},
+		{"gdbus call Stop", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path, "--method", dbuslink.Iface + ".Stop"},
+			"()", func(st gate.Status) bool { return st.State != gate.Opening && st.Cause == gate.CauseDBus }},
+		{"gdbus call GetStatus", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path, "--method", dbuslink.Iface + ".GetStatus"},
+			`"gate":"test"`, nil},
+		{"gdbus introspect", []string{"gdbus", "introspect", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path},
+			"readonly s State", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbustest.Need(t, tc.args[0])
+			out, err := exec.Command(tc.args[0], tc.args[1:]...).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("%s: got %v: %s; want success and %q", strings.Join(tc.args, " "), err, out, tc.want)
+			}
+			if tc.then != nil {
+				if st := f.gate.Status(); !tc.then(st) {
+					t.Errorf("%s: gate status %s", tc.name, st.JSON())
+				}
+			}
+		})
+	}
 }
