@@ -111,13 +111,14 @@ type Link struct {
 	tls    *tls.Config
 	t      topics
 
-	client  mqtt.Client
-	ran     atomic.Bool
-	connEv  chan struct{} // a (re)connection to set up; capacity 1
-	jobs    chan job
-	results chan result
-	done    chan struct{} // closed when Run is winding down
-	failLog throttle
+	client   mqtt.Client
+	ran      atomic.Bool
+	connEv   chan struct{} // a (re)connection to set up; capacity 1
+	jobs     chan job
+	results  chan result
+	done     chan struct{} // closed when Run is winding down
+	failLog  throttle      // connection attempts
+	setupLog throttle      // subscriptions and publications after connecting
 }
 
 type topics struct {
@@ -190,6 +191,8 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		results: make(chan result, resultQueue),
 		done:    make(chan struct{}),
 	}
+	// Throttling uses real time: a fake clock in tests judges command ages.
+	l.failLog.clk, l.setupLog.clk = clockwork.NewRealClock(), clockwork.NewRealClock()
 	if secure {
 		if l.tls, err = tlsConfig(cfg); err != nil {
 			return nil, err
@@ -299,9 +302,6 @@ func DefaultClientID() string {
 		rand.Read(b)
 		h = hex.EncodeToString(b)
 	}
-	if i := strings.IndexByte(h, '.'); i > 0 {
-		h = h[:i]
-	}
 	return "gated-" + h
 }
 
@@ -390,6 +390,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 
 func (l *Link) onConnect(mqtt.Client) {
 	l.failLog.reset()
+	l.setupLog.reset()
 	l.log.Info("connected", "broker", l.broker)
 	select {
 	case l.connEv <- struct{}{}:
@@ -456,7 +457,7 @@ func (l *Link) answer(req request, st gate.Status, err error) {
 		if errors.As(err, &re) {
 			r.Error, r.Message = string(re.Reason), re.Msg
 		} else {
-			r.Error, r.Message = string(gate.ReasonUnknown), err.Error()
+			r.Error, r.Message = "error", err.Error() // not a refusal: say so plainly
 		}
 		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
 	}
@@ -550,7 +551,7 @@ func (l *Link) publisher(ctx context.Context) {
 		}
 		if pending {
 			if err := l.setUp(); err != nil {
-				l.log.Warn("setting up the session failed, retrying", "err", err)
+				l.setupLog.log(l.log, "setting up the session failed, retrying", "err", err)
 				retry = time.After(2 * time.Second)
 				continue
 			}
@@ -558,7 +559,7 @@ func (l *Link) publisher(ctx context.Context) {
 		}
 		if dirty {
 			if err := l.publishStatus(latest); err != nil {
-				l.log.Warn("publishing status failed, retrying", "err", err)
+				l.setupLog.log(l.log, "publishing status failed, retrying", "err", err)
 				retry = time.After(2 * time.Second)
 				continue
 			}
@@ -574,8 +575,14 @@ func (l *Link) setUp() error {
 	if l.opt.Sim != nil {
 		subs[l.t.sim] = 1
 	}
-	if err := wait(l.client.SubscribeMultiple(subs, nil)); err != nil {
+	tok := l.client.SubscribeMultiple(subs, nil)
+	if err := wait(tok); err != nil {
 		return fmt.Errorf("subscribe %s: %w", l.t.command, err)
+	}
+	for topic, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 { // SUBACK failure: typically the broker's ACL
+			return fmt.Errorf("subscribe %s: refused by the broker (check its ACL for this user)", topic)
+		}
 	}
 	if l.cfg.Discovery {
 		for _, d := range l.discovery() {
@@ -610,24 +617,29 @@ func wait(t mqtt.Token) error {
 }
 
 // throttle logs an error that would repeat on every reconnection attempt
-// once, then once a minute with the number suppressed meanwhile.
+// once, then at most once a minute with the number suppressed meanwhile.
 type throttle struct {
+	clk        clockwork.Clock
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
+// throttleEvery is how often a repeating error is logged.
+const throttleEvery = time.Minute
+
 func (t *throttle) log(log *slog.Logger, msg string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.last.IsZero() && time.Since(t.last) < time.Minute {
+	now := t.clk.Now()
+	if !t.last.IsZero() && now.Sub(t.last) < throttleEvery {
 		t.suppressed++
 		return
 	}
 	if t.suppressed > 0 {
 		args = append(args, "suppressed", t.suppressed)
 	}
-	t.last, t.suppressed = time.Now(), 0
+	t.last, t.suppressed = now, 0
 	log.Warn(msg, args...)
 }
 
