@@ -52,7 +52,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"empty", Config{Broker: ""}, "want a tcp://"},
 		{"no host", Config{Broker: "tcp://:1883"}, "no host"},
 		{"path", Config{Broker: "tcp://broker/x"}, "scheme://host[:port] only"},
-		{"user in URL", Config{Broker: "tcp://me:pw@broker"}, "scheme://host[:port] only"},
+		{"user in URL", Config{Broker: "tcp://me:pw@broker"}, "password_file, not in the URL"},
 		{"CA with plain TCP", Config{Broker: "tcp://broker", CAFile: pki.CAFile}, "need an ssl://"},
 		{"CA missing", Config{Broker: "ssl://broker", CAFile: missing}, "ca_file"},
 		{"CA not PEM", Config{Broker: "ssl://broker", CAFile: notPEM}, "no PEM certificate"},
@@ -93,6 +93,20 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			t.Errorf("defaults not applied: %+v, topics %+v", l.cfg, l.t)
 		}
 	})
+}
+
+func TestBrokerErrorsHideThePassword(t *testing.T) {
+	for _, b := range []string{"tcp://me:hunter2@broker", "http://me:hunter2@broker", "tcp://me:hunter2@broker:x", "tcp://me:hunter2@bro ker", "me:hunter2@broker\x7f"} {
+		t.Run(b, func(t *testing.T) {
+			_, err := New(Config{Broker: b}, nopGate{}, Options{})
+			if err == nil {
+				t.Fatalf("New accepted %q", b)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
 }
 
 func TestDefaultClientID(t *testing.T) {

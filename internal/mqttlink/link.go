@@ -239,11 +239,16 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 }
 
 // brokerURL checks a broker URL and returns it as paho wants it, with the
-// default port, and whether it uses TLS.
+// default port, and whether it uses TLS. Errors never repeat a password
+// written into the URL.
 func brokerURL(s string) (string, bool, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", false, fmt.Errorf("mqtt broker %q: %w", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, password and all
+		}
+		return "", false, fmt.Errorf("mqtt broker %q: %w", redact(s), err)
 	}
 	var scheme, port string
 	var secure bool
@@ -253,18 +258,33 @@ func brokerURL(s string) (string, bool, error) {
 	case "ssl", "tls", "mqtts":
 		scheme, port, secure = "ssl", "8883", true
 	default:
-		return "", false, fmt.Errorf("mqtt broker %q: want a tcp://, mqtt://, ssl://, tls:// or mqtts:// URL", s)
+		return "", false, fmt.Errorf("mqtt broker %q: want a tcp://, mqtt://, ssl://, tls:// or mqtts:// URL", u.Redacted())
+	}
+	if u.User != nil {
+		return "", false, fmt.Errorf("mqtt broker %q: put the user name in username and the password in password_file, not in the URL", u.Redacted())
 	}
 	if u.Hostname() == "" {
 		return "", false, fmt.Errorf("mqtt broker %q: no host", s)
 	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-		return "", false, fmt.Errorf("mqtt broker %q: want scheme://host[:port] only (put the user name in username)", s)
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+		return "", false, fmt.Errorf("mqtt broker %q: want scheme://host[:port] only", s)
 	}
 	if u.Port() != "" {
 		port = u.Port()
 	}
 	return scheme + "://" + net.JoinHostPort(u.Hostname(), port), secure, nil
+}
+
+// redact hides what may be a password in a URL that did not parse.
+func redact(s string) string {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		start := strings.Index(s, "://") + 3
+		if start < 3 || start > i {
+			start = 0
+		}
+		return s[:start] + "xxxxx" + s[i:]
+	}
+	return s
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
@@ -386,7 +406,8 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 }
 
 // The paho handlers below run on paho's goroutines: they never publish or
-// wait on a token; they hand over to our goroutines.
+// wait on a token, and wait at most a bounded time for room in our queues;
+// our goroutines do the rest.
 
 func (l *Link) onConnect(mqtt.Client) {
 	l.failLog.reset()

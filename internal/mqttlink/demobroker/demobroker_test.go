@@ -2,9 +2,11 @@ package demobroker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,7 +74,15 @@ func TestStartRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	for _, addr := range []string{"0.0.0.0:1883", "192.0.2.1:1883", ":1883", "no-port", taken} {
+	// cmd/gated falls back to a broker already on the port: it must be
+	// able to tell that case apart.
+	if _, stop, err := Start(context.Background(), taken, nil); !errors.Is(err, syscall.EADDRINUSE) {
+		if stop != nil {
+			stop()
+		}
+		t.Errorf("Start on a taken port: %v, want EADDRINUSE", err)
+	}
+	for _, addr := range []string{"0.0.0.0:1883", "192.0.2.1:1883", ":1883", "no-port"} {
 		t.Run(addr, func(t *testing.T) {
 			if _, stop, err := Start(context.Background(), addr, nil); err == nil {
 				stop()
