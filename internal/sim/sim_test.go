@@ -697,3 +697,24 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRealClock runs the model on the real clock, as gated -simulate does:
+// the open limit's edge comes from the simulator's own timer.
+func TestRealClock(t *testing.T) {
+	cfg := sim.Config{TravelTime: 50 * time.Millisecond}
+	s := sim.New(cfg, nil)
+	open := s.Pins().OpenLimit
+	inputs(t, cfg, open)
+	start := time.Now()
+	set(t, cfg, s.Pins().MotorOpen, true)
+	if !open.WaitForEdge(5 * time.Second) {
+		t.Fatal("no edge on the open limit within 5s")
+	}
+	took := time.Since(start)
+	if l := open.Read(); l != gpio.High {
+		t.Errorf("open limit after its edge: got %v, want High", l)
+	}
+	if min := time.Duration(float64(cfg.TravelTime) * (1 - sim.LimitBand)); took < min {
+		t.Errorf("open limit tripped after %v, want no sooner than %v", took, min)
+	}
+}
