@@ -6,6 +6,7 @@ package demobroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -90,7 +91,8 @@ func (*allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { ret
 
 func (*allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
-// levelFilter passes records at or above min to h.
+// levelFilter passes records at or above min to h, except mochi's warnings
+// about connections it closed itself.
 type levelFilter struct {
 	h   slog.Handler
 	min slog.Level
@@ -99,7 +101,19 @@ type levelFilter struct {
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.h.Enabled(ctx, l)
 }
-func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	closed := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, net.ErrClosed) {
+			closed = true // mochi warns of every connection it closes on stop
+		}
+		return !closed
+	})
+	if closed {
+		return nil
+	}
+	return f.h.Handle(ctx, r)
+}
 func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFilter{f.h.WithAttrs(a), f.min}
 }
