@@ -68,11 +68,15 @@ type Broker struct {
 	out    *syncBuffer
 }
 
+// mosquittoPaths are where Binary looks: Debian puts it in /usr/sbin, which
+// is not on every user's PATH.
+var mosquittoPaths = []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"}
+
 // Binary returns the path of mosquitto, or fails (CI=true) or skips the
 // test when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+	for _, p := range mosquittoPaths {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
