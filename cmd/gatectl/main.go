@@ -30,7 +30,7 @@ func main() {
 	os.Exit(code)
 }
 
-const synopsis = `usage: gatectl [--system | --session | --address ADDR] [--json] COMMAND
+const synopsis = `usage: gatectl [--system | --session | --address ADDR] [--json] [--text] COMMAND
 
 Command the gate controller gated over D-Bus (bus name tw.rocksaying.Gate).
 
@@ -41,7 +41,8 @@ Commands:
   stop      stop the gate where it is
   alarm     sound the siren
   silence   switch the siren off and clear the alarm
-  watch     print each status as it arrives, until interrupted
+  watch     print each status document as it arrives, one per line, until
+            interrupted (one human line per status with --text)
 
 A command returns once gated has accepted it, not when the motion ends.
 On the system bus, open, close, stop, alarm and silence are allowed to root
@@ -52,7 +53,8 @@ Options (one dash or two):
   --session       use the session bus, as gated -demo does
   --address ADDR  use the bus at D-Bus address ADDR,
                   e.g. unix:path=/run/dbus/system_bus_socket
-  --json          print status documents as JSON, one per line
+  --json          status: print the status document instead of a summary
+  --text          watch: print one human line per status instead of JSON
   --version       print the version and exit
   -h, --help      print this help and exit
 
@@ -75,6 +77,7 @@ type options struct {
 	system, session bool
 	address         string
 	json            bool
+	text            bool
 	version         bool
 }
 
@@ -86,10 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.system, "system", false, "use the system bus (the default)")
 	fs.BoolVar(&o.session, "session", false, "use the session bus, as gated -demo does")
 	fs.StringVar(&o.address, "address", "", "use the bus at D-Bus address `ADDR`, e.g. unix:path=/run/dbus/system_bus_socket")
-	fs.BoolVar(&o.json, "json", false, "print status documents as JSON, one per line")
+	fs.BoolVar(&o.json, "json", false, "status: print the status document instead of a summary")
+	fs.BoolVar(&o.text, "text", false, "watch: print one human line per status instead of JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {} // printed below: -h to stdout, a short line on errors
-	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] status|open|close|stop|alarm|silence|watch"
+	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] status|open|close|stop|alarm|silence|watch"
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gatectl: "+format+"\n", a...)
 		fmt.Fprintln(stderr, short)
@@ -146,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		do = func(ctx context.Context, c *dbus.Conn) error { return status(ctx, c, o.json, stdout) }
 	case "watch":
-		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, o.json, stdout, stderr) }
+		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, !o.text, stdout, stderr) }
 	default:
 		gc, err := gate.ParseCommand(cmd)
 		if err != nil {

@@ -187,8 +187,8 @@ func TestWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := []string{"--address", s.bus.Address, "watch"}
-			if tc.json {
-				args = append(args, "--json")
+			if !tc.json {
+				args = append(args, "--text") // JSON documents are the default (SPEC.md)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -288,7 +288,7 @@ func TestBinary(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitOutput(t, "a status line", &out, func(s string) bool { return strings.Contains(s, "test: ") })
+			waitOutput(t, "a status document", &out, func(s string) bool { return strings.Contains(s, `"gate":"test"`) })
 			c.Process.Signal(sig)
 			done := make(chan error, 1)
 			go func() { done <- c.Wait() }()
