@@ -118,7 +118,7 @@ func TestErrors(t *testing.T) {
 		{"extra argument", []string{a, "open", "now"}, 2, "", []string{`unexpected argument "now" after open`}},
 		{"two buses", []string{"--system", "--session", "status"}, 2, "", []string{"exclude each other"}},
 		{"bad flag", []string{"--bogus", "status"}, 2, "", []string{"-bogus", "usage: gatectl"}},
-		{"help", []string{"-h"}, 0, "usage: gatectl [--system | --session | --address ADDR] [--json] COMMAND", nil},
+		{"help", []string{"-h"}, 0, "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] COMMAND", nil},
 		{"help, two dashes", []string{"--help"}, 0, "usage: gatectl", nil},
 		{"version", []string{"--version"}, 0, "gatectl dev\n", nil},
 	} {
