@@ -6,6 +6,12 @@
 // The gate never waits for MQTT: the link connects in the background,
 // retries forever, keeps only the latest status while the broker is away,
 // and hands every command to the gate through a bounded queue.
+//
+// A retained command is refused when the broker replays it, on every
+// (re)connection. MQTT 3.1.1 brokers clear the retain flag on messages they
+// forward to clients already subscribed, so a retained command published
+// while the link is connected is indistinguishable from a plain one and is
+// carried out once; the replays are refused.
 package mqttlink
 
 import (
@@ -119,6 +125,7 @@ type Link struct {
 	done     chan struct{} // closed when Run is winding down
 	failLog  throttle      // connection attempts
 	setupLog throttle      // subscriptions and publications after connecting
+	dropLog  throttle      // results that could not be delivered
 }
 
 type topics struct {
@@ -192,7 +199,8 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		done:    make(chan struct{}),
 	}
 	// Throttling uses real time: a fake clock in tests judges command ages.
-	l.failLog.clk, l.setupLog.clk = clockwork.NewRealClock(), clockwork.NewRealClock()
+	rc := clockwork.NewRealClock()
+	l.failLog.clk, l.setupLog.clk, l.dropLog.clk = rc, rc, rc
 	if secure {
 		if l.tls, err = tlsConfig(cfg); err != nil {
 			return nil, err
@@ -487,7 +495,7 @@ func (l *Link) answer(req request, st gate.Status, err error) {
 	select {
 	case l.results <- r:
 	case <-t.C:
-		l.log.Warn("result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
+		l.dropLog.log(l.log, "result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
 	case <-l.done:
 	}
 }
@@ -538,7 +546,7 @@ func (l *Link) resulter(ctx context.Context) {
 			}
 			b, _ := json.Marshal(r)
 			if err := wait(l.client.Publish(l.t.result, 1, false, b)); err != nil {
-				l.log.Warn("publishing result failed", "err", err)
+				l.dropLog.log(l.log, "publishing result failed", "err", err)
 			}
 		}
 	}
