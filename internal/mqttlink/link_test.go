@@ -745,3 +745,28 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("after reset: %d lines, want 3", n)
 	}
 }
+
+// TestCleanSession: a command sent while gated was away is never run when
+// it comes back (SPEC.md: clean session).
+func TestCleanSession(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGateUnknown(t)
+	cfg := Config{Broker: b.URL, ClientID: "gated-clean", TopicPrefix: "test/clean"}
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe("test/clean/result")
+	_, stop := startLink(t, cfg, tg, Options{})
+	online(t, user, "test/clean")
+	stop()
+
+	user.Publish("test/clean/command", []byte(`{"command":"open","id":"while-away"}`), false)
+	startLink(t, cfg, tg, Options{})
+	next(t, user.Subscribe("test/clean/availability"), 10*time.Second, "online again", payloadIs("online"))
+	user.Publish("test/clean/command", []byte(`{"command":"stop","id":"after"}`), false)
+	r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
+	if r.ID != "after" {
+		t.Errorf("first result after reconnecting is for %q, want \"after\": the command sent while away was run", r.ID)
+	}
+	if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+		t.Errorf("motor_open %v motor_close %v, want both low", o, c)
+	}
+}
