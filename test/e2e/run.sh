@@ -1,0 +1,327 @@
+#!/bin/bash
+# End-to-end test of the gated package on a booted Debian bookworm under
+# systemd-nspawn: install, start, D-Bus and its policy, MQTT, stop, crash
+# restart, upgrade with an edited conffile, purge.
+#
+#   test/e2e/run.sh [PATH/TO/gated_VERSION_amd64.deb]
+#
+# Without an argument it takes the newest dist/gated_*_amd64.deb, building
+# one (packaging/build-deb.sh amd64) when there is none.
+#
+# Runs as root. Needs debootstrap and systemd-container (systemd-nspawn).
+# The debootstrapped rootfs is cached under $GATED_E2E_CACHE (default
+# /var/cache/gated-e2e), keyed by a hash of its recipe, so a machine that
+# keeps it skips the 1-4 minute debootstrap; each run boots a throw-away
+# overlay on top of it. The container has a network of its own (loopback
+# only: its mosquitto is on its own localhost:1883) and is powered off on
+# exit, whatever happens.
+#
+# Prints PASS/FAIL per check and "N passed, N failed"; exits 1 on any
+# failure, 2 when the test could not run at all.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${GATED_E2E_CACHE:-/var/cache/gated-e2e}
+mirror=${GATED_E2E_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+packages=systemd,systemd-sysv,dbus,mosquitto,mosquitto-clients,procps
+prefix=tw/rocksaying
+t0=$(date +%s)
+
+log() { printf 'e2e: [%3ds] %s\n' "$(($(date +%s) - t0))" "$*"; }
+die() { log "ERROR: $*" >&2; exit 2; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, systemd-nspawn)"
+for tool in debootstrap systemd-nspawn nsenter; do
+	command -v "$tool" >/dev/null || die "$tool is missing: apt-get install debootstrap systemd-container util-linux"
+done
+
+deb=${1:-}
+if [ -z "$deb" ]; then
+	deb=$(ls -t "$root"/dist/gated_*_amd64.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$deb" ]; then
+		log "no dist/gated_*_amd64.deb: building one"
+		LINTIAN=0 "$root/packaging/build-deb.sh" amd64
+		deb=$(ls -t "$root"/dist/gated_*_amd64.deb | head -n 1)
+	fi
+fi
+[ -f "$deb" ] || die "no such package: $deb"
+log "package $deb"
+
+# --- the cached rootfs ------------------------------------------------------
+recipe="v1 $suite minbase $packages $mirror"
+key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
+base=$cache/rootfs-$key
+mkdir -p "$cache"
+if [ ! -e "$base/.gated-e2e-complete" ]; then
+	log "debootstrap $suite ($packages) into $base (cached for later runs)"
+	rm -rf "$base.tmp"
+	if ! debootstrap --variant=minbase --include="$packages" "$suite" "$base.tmp" "$mirror" > "$cache/debootstrap-$key.log" 2>&1; then
+		tail -n 20 "$cache/debootstrap-$key.log" >&2
+		die "debootstrap failed (log: $cache/debootstrap-$key.log)"
+	fi
+	chroot "$base.tmp" apt-get clean
+	printf '%s\n' "$recipe" > "$base.tmp/.gated-e2e-complete"
+	rm -rf "$base"
+	mv "$base.tmp" "$base"
+else
+	log "cached rootfs $base"
+fi
+
+# --- a throw-away copy of it --------------------------------------------------
+run=$(mktemp -d /var/tmp/gated-e2e.XXXXXX)
+ct=$run/root
+machine=gated-e2e-$$
+nspawn_pid=
+cpid=
+overlay=no
+mkdir -p "$ct" "$run/upper" "$run/work"
+if mount -t overlay overlay -o "lowerdir=$base,upperdir=$run/upper,workdir=$run/work" "$ct" 2>/dev/null; then
+	overlay=yes
+else
+	log "overlayfs unavailable: copying the rootfs"
+	cp -a "$base/." "$ct/"
+fi
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		log "powering off $machine"
+		[ -n "$cpid" ] && nsenter -t "$cpid" -a -- /bin/systemctl poweroff --no-block >/dev/null 2>&1
+		for _ in $(seq 1 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
+		kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+		wait "$nspawn_pid" 2>/dev/null
+	fi
+	[ "$overlay" = yes ] && umount "$ct"
+	if [ "${GATED_E2E_KEEP:-0}" = 1 ]; then
+		log "kept $run (console: $run/console.log)"
+	else
+		rm -rf "$run"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Commands run inside the container's namespaces, as root or as a user, with
+# a clean environment.
+ct_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0)
+in_ct() { nsenter -t "$cpid" -a -- "${ct_env[@]}" "$@"; }
+as_user() {
+	local user=$1; shift
+	nsenter -t "$cpid" -a -- "${ct_env[@]}" setpriv --reuid="$user" --regid="$user" --init-groups "$@"
+}
+
+# --- checks -------------------------------------------------------------------
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); log "PASS: $*"; }
+fail() { failed=$((failed + 1)); log "FAIL: $*"; }
+check() { # check NAME CMD...: PASS when CMD succeeds
+	local name=$1; shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_for() {
+	local deadline=$(($(date +%s) + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+prop() { in_ct systemctl show -P "$1" gated.service; }
+# gate_state: the state word of GetStatus's document, called as root.
+gate_state() {
+	in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus 2>/dev/null |
+		tr -d '\\' | grep -o '"state":"[a-z]*"' | cut -d'"' -f4
+}
+state_is() { [ "$(gate_state)" = "$1" ]; }
+has_state() { [ -n "$(gate_state)" ]; }
+status_has() {
+	in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus |
+		tr -d '\\' | grep -q -- "$1"
+}
+no_gated_process() { ! in_ct pgrep -x gated >/dev/null; }
+call_as() { # call_as USER METHOD: a gate command over the system bus
+	local user=$1 method=$2
+	if [ "$user" = root ]; then
+		in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate "$method"
+	else
+		as_user "$user" busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate "$method"
+	fi
+}
+retained() { in_ct mosquitto_sub -h localhost -C 1 -W 5 -t "$prefix/$1"; }
+retained_has() { retained "$1" | grep -q -- "$2"; }
+
+# --- boot -----------------------------------------------------------------------
+cp "$deb" "$ct/root/gated.deb"
+# debootstrap writes no /etc/hosts: without it "localhost" resolves nowhere.
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$ct/etc/hosts"
+# Test broker: Debian leaves set_tcp_nodelay off (a 40 ms tail on QoS 1).
+echo 'set_tcp_nodelay true' > "$ct/etc/mosquitto/conf.d/e2e.conf"
+cat > "$ct/root/gated-e2e.toml" <<'EOF'
+# The e2e test's configuration: a simulated gate, the container's mosquitto
+# and system bus.
+[gate]
+name = "e2e"
+travel_timeout = "20s"
+
+[gpio]
+driver = "sim"
+
+[sim]
+travel_time = "2s"
+
+[mqtt]
+broker = "tcp://localhost:1883"
+
+[dbus]
+bus = "system"
+EOF
+
+log "booting $machine"
+# --register=no --keep-unit: no machined or systemd on the host to talk to.
+systemd-nspawn --boot --directory="$ct" --machine="$machine" --register=no --keep-unit \
+	--private-network --console=pipe </dev/null >"$run/console.log" 2>&1 &
+nspawn_pid=$!
+find_init() { cpid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1); [ -n "$cpid" ]; }
+wait_for 30 find_init || { tail -n 30 "$run/console.log" >&2; die "the container's systemd did not start"; }
+booted() { in_ct systemctl is-system-running --wait 2>/dev/null | grep -qE '^(running|degraded)$'; }
+wait_for 90 booted || { tail -n 30 "$run/console.log" >&2; die "$machine did not boot"; }
+wait_for 20 in_ct systemctl is-active --quiet mosquitto.service || die "mosquitto did not start in $machine"
+log "booted: $(in_ct systemctl is-system-running)"
+
+# --- install: the provisioned config is kept, the unit enabled and started ---
+in_ct mkdir -p /etc/gated
+in_ct cp /root/gated-e2e.toml /etc/gated/gated.toml
+if in_ct dpkg --force-confold -i /root/gated.deb > "$run/dpkg-install.log" 2>&1; then
+	pass "dpkg -i installs the package"
+else
+	cat "$run/dpkg-install.log" >&2
+	fail "dpkg -i installs the package"
+	die "cannot go on without the package"
+fi
+check "user gated and groups gate, gpio exist" \
+	in_ct sh -c '{ getent passwd gated && getent group gate && getent group gpio; } >/dev/null'
+check "unit enabled on install" in_ct systemctl is-enabled --quiet gated.service
+check "unit active (running) after READY=1" wait_for 10 in_ct systemctl is-active --quiet gated.service
+if ! in_ct systemctl is-active --quiet gated.service; then
+	in_ct systemctl status --no-pager -n 30 gated.service >&2 || true
+fi
+check "first start succeeded (NRestarts=0: user, bus policy ready before start)" test "$(prop NRestarts)" = 0
+check "provisioned /etc/gated/gated.toml kept (--force-confold)" \
+	in_ct grep -q 'name = "e2e"' /etc/gated/gated.toml
+status_line() { in_ct systemctl status --no-pager gated.service | grep -E '^ +Status: ".+"'; }
+if line=$(status_line); then pass "systemctl status shows the STATUS= line:${line#*Status:}"; else fail "systemctl status shows the STATUS= line"; fi
+check "watchdog armed (WatchdogUSec=10s)" test "$(prop WatchdogUSec)" = 10s
+check "runs as user gated with group gpio" \
+	in_ct sh -c 'pid=$(systemctl show -P MainPID gated); [ "$(ps -o user=,group= -p "$pid" | tr -s " ")" = "gated gated" ] && grep "^Groups:" /proc/$pid/status | grep -qw "$(getent group gpio | cut -d: -f3)"'
+
+# --- MQTT up; the simulated photo eye clear ---------------------------------------
+check "availability retained: online" wait_for 10 retained_has availability '^online$'
+# The closing checks below need a clear beam, whatever the simulation starts with.
+in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/sim" -m clear
+check "simulated photo eye clear (status obstructed:false)" wait_for 5 status_has '"obstructed":false'
+
+# --- D-Bus and its policy -----------------------------------------------------------
+wait_for 10 in_ct busctl --system status tw.rocksaying.Gate >/dev/null || true
+check "GetStatus answers with a state" wait_for 10 has_state
+if call_as root Open >/dev/null 2>"$run/err"; then
+	pass "root: Open accepted"
+else
+	fail "root: Open accepted ($(cat "$run/err"))"
+fi
+check "simulated gate reaches open (GetStatus)" wait_for 15 state_is open
+in_ct useradd --system --no-create-home --shell /usr/sbin/nologin alice
+if call_as alice Close >/dev/null 2>"$run/err"; then
+	fail "alice (not in group gate): Close refused by the bus policy (it was accepted)"
+else
+	if grep -qi 'denied\|not allowed' "$run/err"; then
+		pass "alice (not in group gate): Close refused by the bus policy ($(head -c 120 "$run/err"))"
+	else
+		fail "alice (not in group gate): Close refused by the bus policy (other error: $(cat "$run/err"))"
+	fi
+fi
+check "the refused Close did not move the gate" state_is open
+check "alice may still read GetStatus" as_user alice busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus >/dev/null
+in_ct usermod -a -G gate alice
+if call_as alice Close >/dev/null 2>"$run/err"; then
+	pass "alice in group gate: Close accepted"
+else
+	fail "alice in group gate: Close accepted ($(cat "$run/err"))"
+fi
+check "simulated gate reaches closed" wait_for 15 state_is closed
+
+# --- MQTT commands ---------------------------------------------------------------------
+in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/command" -m open
+check "MQTT command open: gate reaches open" wait_for 15 state_is open
+in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/command" -m close
+check "MQTT command close: gate reaches closed" wait_for 15 state_is closed
+if doc=$(retained status) && grep -q '"state":"closed"' <<<"$doc"; then
+	pass "mosquitto_sub -C 1 sees the retained status: $doc"
+else
+	fail "mosquitto_sub -C 1 sees the retained status (got: ${doc:-nothing})"
+fi
+check "retained state word: closed" retained_has state '^closed$'
+
+# --- watchdog kept fed, clean stop, crash restart ------------------------------------
+check "no restart so far (watchdog pinged, NRestarts=0)" test "$(prop NRestarts)" = 0
+# Two messages: the retained online, then the offline of the clean stop.
+in_ct sh -c "exec mosquitto_sub -h localhost -v -C 2 -W 20 -t '$prefix/availability' > /run/e2e-availability.log" &
+sub_pid=$!
+wait_for 5 in_ct grep -q online /run/e2e-availability.log || true
+check "systemctl stop gated" in_ct systemctl stop gated.service
+check "clean stop: exit status 0, result success" \
+	test "$(prop ExecMainStatus)/$(prop Result)" = 0/success
+check "stop publishes offline on availability" wait_for 10 in_ct grep -q 'availability offline' /run/e2e-availability.log
+wait "$sub_pid" 2>/dev/null || true
+check "systemctl start gated" in_ct systemctl start gated.service
+old_pid=$(prop MainPID)
+old_restarts=$(prop NRestarts)
+in_ct kill -KILL "$old_pid"
+restarted() {
+	local pid
+	pid=$(prop MainPID)
+	[ "$pid" != 0 ] && [ "$pid" != "$old_pid" ] && in_ct systemctl is-active --quiet gated.service
+}
+check "kill -9 of MainPID: restarted with a new MainPID" wait_for 15 restarted
+check "kill -9 of MainPID: NRestarts went up" test "$(prop NRestarts)" -gt "$old_restarts"
+
+# --- upgrade: the edited conffile is kept ---------------------------------------------
+in_ct sed -i 's/^name = "e2e"$/name = "e2e-edited"/' /etc/gated/gated.toml
+in_ct systemctl restart gated.service
+if in_ct dpkg -i /root/gated.deb > "$run/dpkg-upgrade.log" 2>&1; then
+	pass "dpkg -i over the installed package (upgrade path)"
+else
+	cat "$run/dpkg-upgrade.log" >&2
+	fail "dpkg -i over the installed package (upgrade path)"
+fi
+check "upgrade keeps the edited conffile" in_ct grep -q 'name = "e2e-edited"' /etc/gated/gated.toml
+check "unit active after the upgrade" wait_for 10 in_ct systemctl is-active --quiet gated.service
+check "status carries the edited name" wait_for 10 status_has e2e-edited
+
+# --- purge -----------------------------------------------------------------------------------
+in_ct sh -c 'printf "s3cret\n" > /etc/gated/mqtt-password && chmod 600 /etc/gated/mqtt-password'
+in_ct dpkg -L gated > "$run/files"
+if in_ct dpkg --purge gated > "$run/dpkg-purge.log" 2>&1; then
+	pass "dpkg --purge gated"
+else
+	cat "$run/dpkg-purge.log" >&2
+	fail "dpkg --purge gated"
+fi
+left=$(in_ct sh -c 'while read -r f; do [ -d "$f" ] && continue; [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done; true' < "$run/files")
+check "purge leaves none of the package's files${left:+ (left: $(echo $left))}" test -z "$left"
+check "purge removes /etc/gated (with the MQTT password)" in_ct test ! -e /etc/gated
+check "purge removes /usr/share/doc/gated" in_ct test ! -e /usr/share/doc/gated
+check "unit gone after purge" test "$(in_ct systemctl show -P LoadState gated.service)" = not-found
+check "no gated process left" no_gated_process
+check "no enablement symlink left" in_ct test ! -e /etc/systemd/system/multi-user.target.wants/gated.service
+
+if [ "$failed" != 0 ]; then
+	log "gated's journal in $machine, for the failures above:"
+	in_ct journalctl --no-pager -o short-monotonic -u gated.service -n 80 >&2 || true
+fi
+log "done in $(($(date +%s) - t0))s"
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" = 0 ]
