@@ -717,11 +717,23 @@ func TestGateDo(t *testing.T) {
 	})
 }
 
+// recv takes the value that Subscribe promises to have put in c already.
+func recv(t *testing.T, c <-chan Status) Status {
+	t.Helper()
+	select {
+	case s := <-c:
+		return s
+	default:
+		t.Fatal("Subscribe: no current status on the new channel")
+		return Status{}
+	}
+}
+
 func TestGateSubscribe(t *testing.T) {
 	r := newRig(t, testConfig(), wiring{closed: true}, Options{})
 	c0, cancel0 := r.g.Subscribe()
 	defer cancel0()
-	if s := <-c0; s.Seq != 0 || s.State != Unknown || s.Gate != "front" {
+	if s := recv(t, c0); s.Seq != 0 || s.State != Unknown || s.Gate != "front" {
 		t.Errorf("before Run, first value %s: want the current status (unknown, seq 0)", s.JSON())
 	}
 	r.run()
@@ -729,7 +741,7 @@ func TestGateSubscribe(t *testing.T) {
 
 	c1, cancel1 := r.g.Subscribe()
 	defer cancel1()
-	if s := <-c1; s != r.g.Status() {
+	if s := recv(t, c1); s != r.g.Status() {
 		t.Errorf("first value %s, want the current status %s", s.JSON(), r.g.Status().JSON())
 	}
 	// c1 is never read from here: 100 statuses must not block the gate.
@@ -856,4 +868,20 @@ func TestStatusJSON(t *testing.T) {
 	if want := []string{"alarm", "cause", "fault", "gate", "moving", "obstructed", "seq", "since", "state"}; !slices.Equal(keys, want) {
 		t.Errorf("fields %v, want %v (SPEC.md)", keys, want)
 	}
+}
+
+func TestGateReversalWithoutDelay(t *testing.T) {
+	// reverse_delay 0: the machine goes from open to close in one step, and
+	// the outputs must still switch one off before the other on.
+	cfg := testConfig()
+	cfg.Params.ReverseDelay = 0
+	r := newRig(t, cfg, wiring{}, Options{})
+	r.run()
+	r.mustDo(CmdOpen)
+	r.checkPins("opening", true, false, false)
+	r.mustDo(CmdClose)
+	r.checkPins("closing", false, true, false)
+	r.mustDo(CmdOpen)
+	r.checkPins("opening again", true, false, false)
+	// The recorder (checked at cleanup) saw no moment with both on.
 }
