@@ -283,6 +283,8 @@ func (c Config) problems() []problem {
 			add("mqtt.broker", "%v", err)
 		case !map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}[u.Scheme]:
 			add("mqtt.broker", "scheme %q: want tcp://, ssl://, tls:// or mqtts:// (host:port)", u.Scheme)
+		case u.User != nil:
+			add("mqtt.broker", "%q: no user or password in the URL: use username and password_file", MaskURL(m.Broker))
 		case u.Host == "":
 			add("mqtt.broker", "no host in %q: want e.g. tcp://localhost:1883", MaskURL(m.Broker))
 		}
