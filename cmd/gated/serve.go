@@ -69,6 +69,12 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	if cfg.GPIO.Driver == "periph" && cfg.GPIO.OutputMode == "pulse" && cfg.GPIO.MotorStop == "" {
+		// Without a stop input gated cannot halt the operator: stop,
+		// travel_timeout and an obstruction still change the state and
+		// raise the alarm, but the operator runs on to its own limit.
+		log.Warn("pulse mode without gpio.motor_stop: stop and travel_timeout cannot halt the operator; it relies on its own safety inputs")
+	}
 	log.Info("gated starting", "version", version, "gate", cfg.Gate.Name, "driver", cfg.GPIO.Driver, "mqtt", config.MaskURL(cfg.MQTT.Broker), "dbus", cfg.DBus.Bus)
 
 	var stopBroker func()
