@@ -39,7 +39,42 @@ type world struct {
 
 	stopped bool // a stop cancelled auto_close, and nothing re-armed it since
 
-	trail []string // the last steps, for failure messages
+	trail []trailStep // the last steps, for failure messages (a ring)
+	n     int
+}
+
+// trailStep is formatted only when a check fails: formatting every step
+// would make the fuzzer crawl.
+type trailStep struct {
+	at     time.Duration
+	ev     Event
+	late   bool
+	reason Reason
+	after  Status
+	motor  Dir
+}
+
+func (s trailStep) String() string {
+	var d string
+	switch s.ev.Kind {
+	case EvCommand:
+		d = "command " + string(s.ev.Cmd)
+	case EvInputs:
+		d = fmt.Sprintf("inputs %+v", s.ev.Inputs)
+	case EvTick:
+		d = "tick"
+	case EvStart:
+		d = fmt.Sprintf("start %+v", s.ev.Inputs)
+	case EvOutputFailed:
+		d = "output failed"
+	}
+	if s.late {
+		d += " (late)"
+	}
+	if s.reason != "" {
+		d += " refused: " + string(s.reason)
+	}
+	return fmt.Sprintf("%v: %s -> %s %s motor=%v alarm=%v", s.at, d, s.after.State, s.after.Fault, s.motor, s.after.Alarm)
 }
 
 func newWorld(t testing.TB, p Params, travel time.Duration, pick func(int) int) *world {
@@ -48,14 +83,19 @@ func newWorld(t testing.TB, p Params, travel time.Duration, pick func(int) int) 
 
 func (w *world) fatalf(format string, args ...any) {
 	w.t.Helper()
-	w.t.Fatalf("at %v: %s\nlast steps:\n  %s", w.now.Sub(t0), fmt.Sprintf(format, args...), strings.Join(w.trail, "\n  "))
+	var lines []string
+	for i := max(0, w.n-len(w.trail)); i < w.n; i++ {
+		lines = append(lines, w.trail[i%len(w.trail)].String())
+	}
+	w.t.Fatalf("at %v: %s\nlast steps:\n  %s", w.now.Sub(t0), fmt.Sprintf(format, args...), strings.Join(lines, "\n  "))
 }
 
-func (w *world) note(s string) {
-	w.trail = append(w.trail, fmt.Sprintf("%v: %s", w.now.Sub(t0), s))
-	if len(w.trail) > 30 {
-		w.trail = w.trail[1:]
+func (w *world) note(ev Event, late bool, reason Reason) {
+	if w.trail == nil {
+		w.trail = make([]trailStep, 30)
 	}
+	w.trail[w.n%len(w.trail)] = trailStep{w.now.Sub(t0), ev, late, reason, w.m.Status(), w.m.Outputs().Motor}
+	w.n++
 }
 
 // physical returns the inputs the switches and sensor show now.
@@ -105,61 +145,44 @@ func (w *world) step(ev Event, jump bool) {
 	w.t.Helper()
 	ev.At = w.now
 	prev := w.m
-	var desc string
-	switch ev.Kind {
-	case EvCommand:
-		desc = "command " + string(ev.Cmd)
-	case EvInputs:
-		desc = fmt.Sprintf("inputs %+v", ev.Inputs)
-	case EvTick:
-		desc = "tick"
-	case EvStart:
-		desc = fmt.Sprintf("start %+v", ev.Inputs)
-	case EvOutputFailed:
-		desc = "output failed"
-	}
-	if jump {
-		desc += " (late)"
-	}
 	next, err := w.m.Step(ev)
+	w.m = next
+	var re *RefusedError
 	if err != nil {
-		var re *RefusedError
 		if ev.Kind != EvCommand || !errors.As(err, &re) {
-			w.note(desc)
-			w.fatalf("%s: error %v, want only *RefusedError on commands", desc, err)
+			w.note(ev, jump, "")
+			w.fatalf("%v: error %v, want only *RefusedError on commands", ev.Kind, err)
 		}
-		desc += " refused: " + string(re.Reason)
+	}
+	if re != nil {
+		w.note(ev, jump, re.Reason)
 		// A refused command changes nothing beyond what time did.
 		ticked, _ := prev.Step(Event{At: w.now, Kind: EvTick})
 		if next != ticked {
-			w.note(desc)
 			w.fatalf("refused %s changed the machine: got %+v %+v, want %+v %+v", ev.Cmd, next.Status(), next.Outputs(), ticked.Status(), ticked.Outputs())
 		}
 		switch re.Reason {
 		case ReasonObstructed:
 			if ev.Cmd != CmdClose || !prev.Inputs().Obstructed {
-				w.note(desc)
 				w.fatalf("%s refused as obstructed, but not a close while obstructed", ev.Cmd)
 			}
 		case ReasonFault:
 			if in := prev.Inputs(); !in.OpenLimit || !in.ClosedLimit {
-				w.note(desc)
 				w.fatalf("%s refused as fault without a limit conflict", ev.Cmd)
 			}
 		case ReasonUnknown:
 			for _, c := range Commands {
 				if ev.Cmd == c {
-					w.note(desc)
 					w.fatalf("%s refused as unknown", ev.Cmd)
 				}
 			}
 		}
-	} else if ev.Kind == EvCommand && (ev.Cmd == CmdClose && prev.Inputs().Obstructed) {
-		w.note(desc)
-		w.fatalf("close accepted while obstructed")
+	} else {
+		w.note(ev, jump, "")
+		if ev.Kind == EvCommand && ev.Cmd == CmdClose && prev.Inputs().Obstructed {
+			w.fatalf("close accepted while obstructed")
+		}
 	}
-	w.m = next
-	w.note(fmt.Sprintf("%s -> %s %s motor=%v alarm=%v", desc, next.Status().State, next.Status().Fault, next.Outputs().Motor, next.Status().Alarm))
 	w.check(prev, ev, err, jump)
 }
 
@@ -372,6 +395,8 @@ func FuzzMachine(f *testing.F) {
 	f.Add(uint8(2), []byte{10, 50, 5, 7, 99, 99, 36, 40, 0, 1, 2, 3, 4, 44, 46, 99})
 	f.Add(uint8(3), []byte{37, 38, 99, 0, 26, 99, 45, 59, 59, 0, 1, 99})
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		// Long inputs add time, not cases: TestMachineProperties walks far.
+		data = data[:min(len(data), 2048)]
 		pp := propertyParams[int(which)%len(propertyParams)]
 		i := 0
 		pick := func(n int) int {
