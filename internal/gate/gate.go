@@ -290,16 +290,33 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
 		g.publish(st)
 	}
-	apply := func(at time.Time) {
+	// apply drives the outputs to what the machine wants. It returns the
+	// first output error, if any. A failing output is logged when it starts
+	// and when it ends, not at every retry.
+	failing := false
+	apply := func(at time.Time) error {
+		var first error
 		for i := 0; i < 3; i++ {
 			err := o.set(m.Outputs(), at)
 			if err == nil {
 				break
 			}
-			g.log.Error("output failed", "err", err)
+			if first == nil {
+				first = err
+			}
 			m, _ = m.Step(Event{At: at, Kind: EvOutputFailed, Err: err})
 		}
+		switch {
+		case first != nil && !failing:
+			g.log.Error("output failed", "err", first)
+		case first != nil:
+			g.log.Debug("output still failing", "err", first)
+		case failing:
+			g.log.Info("outputs answer again")
+		}
+		failing = first != nil
 		emit()
+		return first
 	}
 	// Running before the first status is published: a caller that waits
 	// for that status and then calls Do must not be told "not running".
@@ -347,7 +364,11 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 			if err != nil {
 				g.log.Info("command refused", "command", r.cmd, "cause", r.cause, "err", err)
 			}
-			apply(now)
+			if oerr := apply(now); err == nil && oerr != nil {
+				// Accepted, but the outputs did not follow: the caller
+				// must not be told ok.
+				err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + oerr.Error()}
+			}
 			r.reply <- result{st: g.Status(), err: err}
 		case e := <-g.edges:
 			now := g.clk.Now()

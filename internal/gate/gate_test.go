@@ -465,8 +465,9 @@ func TestGateOutputFailure(t *testing.T) {
 		r.run()
 		r.motorOpen.fail.Store(true)
 		st, err := r.do(CmdOpen)
-		if err != nil {
-			t.Fatalf("Do(open): %v", err)
+		var re *RefusedError
+		if !errors.As(err, &re) || re.Reason != ReasonFault {
+			t.Fatalf("Do(open) with a failing relay: err %v, want a refusal with reason fault", err)
 		}
 		if st.State != Faulted || st.Fault != FaultGPIO || !st.Alarm || st.Moving {
 			t.Errorf("Do(open) with a failing relay: %s, want fault gpio, alarm, not moving", st.JSON())
@@ -478,9 +479,20 @@ func TestGateOutputFailure(t *testing.T) {
 		r.run()
 		r.mustDo(CmdOpen)
 		r.motorOpen.fail.Store(true)
-		st := r.mustDo(CmdStop)
+		st, err := r.do(CmdStop)
+		if err == nil {
+			t.Errorf("Do(stop) with a stuck relay: no error, want one")
+		}
 		if st.State != Faulted || st.Fault != FaultGPIO || !st.Alarm {
 			t.Errorf("Do(stop) with a stuck relay: %s, want fault gpio, alarm", st.JSON())
+		}
+		// Still failing: other events retry the relay but neither restart
+		// the fault nor its alarm.
+		r.clk.Advance(time.Second) // before any deadline of the owner
+		r.obstruct(true)
+		again := r.waitStatus("obstructed", func(s Status) bool { return s.Obstructed })
+		if again.State != Faulted || !again.Since.Equal(st.Since) {
+			t.Errorf("an event with the relay still stuck: %s, want the fault of %s unchanged", again.JSON(), st.JSON())
 		}
 		// motor_open is stuck on; every other output is as the fault wants.
 		r.checkPins("gpio fault", true, false, true)

@@ -162,6 +162,9 @@ func (m Machine) Step(ev Event) (Machine, error) {
 		// A relay that cannot be driven may be stuck on: everything off and
 		// the alarm on, so a person looks at it.
 		m.motorOff(ev.At)
+		if m.state == Faulted && m.fault == FaultGPIO {
+			break // still failing: the fault, its time and the alarm stand
+		}
 		m.enter(Faulted, ev.At, CauseInput)
 		m.fault = FaultGPIO
 		m.autoCloseAt = time.Time{}
