@@ -367,6 +367,9 @@ func (m *Machine) inputs(ev Event) {
 		if limitsChanged && in.OpenLimit != in.ClosedLimit {
 			m.motorOff(at)
 			m.enter(m.restingState(), at, CauseInput)
+			if m.state == Open {
+				m.scheduleAutoClose(at)
+			}
 		}
 		return
 	}

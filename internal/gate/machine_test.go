@@ -453,6 +453,11 @@ func TestMachine(t *testing.T) {
 			{at: 28*s - 1, ev: tick(), want: &snap{State: Open, Cause: CauseInput, Since: 8 * s, Deadline: 28 * s}},
 			{at: 28 * s, ev: tick(), want: &snap{State: Closing, Cause: CauseAutoClose, Since: 28 * s, Moving: true, Motor: DirClose, Deadline: 58 * s}},
 		}},
+		{"leaving a limit conflict at open arms auto_close", withAuto(20 * s), []step{
+			{at: 0, ev: start(true, false, false)},
+			{at: s, ev: in(true, true, false)},
+			{at: 2 * s, ev: in(true, false, false), want: &snap{State: Open, Cause: CauseInput, Since: 2 * s, Deadline: 22 * s}},
+		}},
 		{"auto_close restarts on obstruction and waits while obstructed", withAuto(20 * s), []step{
 			{at: 0, ev: start(true, false, false)},
 			{at: 10 * s, ev: in(true, false, true), want: &snap{State: Open, Cause: CauseStartup, Obstructed: true, Deadline: 30 * s}},
