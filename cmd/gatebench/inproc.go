@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/godbus/dbus/v5"
+	"periph.io/x/conn/v3/gpio"
+
+	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/gate"
+	"rocksaying.tw/gated/internal/mqttlink"
+	"rocksaying.tw/gated/internal/sim"
+)
+
+// stampPin is the simulator's motor_open relay with a timestamp on every
+// change of level: the moment the gate drove the relay.
+type stampPin struct {
+	gpio.PinOut
+	mu   sync.Mutex
+	last gpio.Level
+	ch   chan pinChange
+}
+
+type pinChange struct {
+	at    time.Time
+	level gpio.Level
+}
+
+func (p *stampPin) Out(l gpio.Level) error {
+	if err := p.PinOut.Out(l); err != nil {
+		return err
+	}
+	at := time.Now()
+	p.mu.Lock()
+	changed := l != p.last
+	p.last = l
+	p.mu.Unlock()
+	if changed {
+		select {
+		case p.ch <- pinChange{at, l}:
+		default:
+		}
+	}
+	return nil
+}
+
+// rig is gated's gate, MQTT link and D-Bus service in this process, on a
+// simulated gate whose motor_open relay is timestamped, with a user's MQTT
+// and D-Bus clients watching.
+type rig struct {
+	prefix string
+	sim    *sim.Gate
+	gate   *gate.Gate
+	relay  *stampPin
+
+	user    mqtt.Client
+	status  <-chan stamped
+	results <-chan stamped
+	signals chan stamped
+	bus     *dbus.Conn
+	obj     dbus.BusObject
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+const rigPrefix = "gatebench/inproc"
+
+// startRig builds the in-process gate. The gate sits half open and still
+// (state unknown, neither limit active) with a travel time of an hour, so
+// open and stop alternate without ever reaching a limit. Debounce is 0: the
+// figures are gated's own path; the configured debounce (30 ms by default)
+// adds to an input edge by design.
+func startRig(brokerURL, busAddr string) (*rig, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s := sim.New(sim.Config{
+		TravelTime: time.Hour, Start: 0.5,
+		InputsActiveLow: true, ObstructionNormallyClosed: true,
+		HasObstruction: true, HasSiren: true,
+	}, nil)
+	pins := s.Pins()
+	relay := &stampPin{PinOut: pins.MotorOpen, ch: make(chan pinChange, 64)}
+	pins.MotorOpen = relay
+	g, err := gate.New(gate.Config{
+		Name: "bench",
+		Params: gate.Params{
+			TravelTimeout: 2 * time.Hour, ReverseDelay: 500 * time.Millisecond,
+			AlarmDuration: time.Minute, AlarmOnForcedOpen: true,
+		},
+		InputsActiveLow: true, ObstructionNormallyClosed: true,
+		OutputMode: gate.Hold,
+	}, pins, gate.Options{Log: log.With("part", "gate")})
+	if err != nil {
+		return nil, err
+	}
+	r := &rig{prefix: rigPrefix, sim: s, gate: g, relay: relay, signals: make(chan stamped, 64)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	started := make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		sub, unsub := g.Subscribe()
+		go func() {
+			for st := range sub {
+				if st.Seq > 0 {
+					close(started)
+					unsub()
+					return
+				}
+			}
+		}()
+		if err := g.Run(ctx); err != nil {
+			fmt.Printf("gatebench: gate: %v\n", err)
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		r.stop()
+		return nil, errors.New("in-process gate did not start in 5s")
+	}
+
+	link, err := mqttlink.New(mqttlink.Config{
+		Broker: brokerURL, ClientID: "gatebench-gated-inproc", TopicPrefix: r.prefix,
+	}, g, mqttlink.Options{Log: log, Sim: s})
+	if err != nil {
+		r.stop()
+		return nil, err
+	}
+	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: busAddr}, g, dbuslink.Options{Log: log})
+	if err != nil {
+		r.stop()
+		return nil, err
+	}
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); link.Run(ctx) }()
+	go func() { defer r.wg.Done(); svc.Run(ctx) }()
+
+	// A user of MQTT.
+	if r.user, err = client(brokerURL, "gatebench-user"); err != nil {
+		r.stop()
+		return nil, err
+	}
+	if r.status, _, err = subscribe(r.user, r.prefix+"/status", 1024); err != nil {
+		r.stop()
+		return nil, err
+	}
+	if r.results, _, err = subscribe(r.user, r.prefix+"/result", 16384); err != nil {
+		r.stop()
+		return nil, err
+	}
+	// The link is up when its retained status reaches us.
+	if _, ok := waitFor(r.status, 10*time.Second, func(b []byte) bool { _, ok := statusIn(b); return ok }); !ok {
+		r.stop()
+		return nil, errors.New("no status from the in-process gate on MQTT in 10s")
+	}
+	// A user of D-Bus.
+	if r.bus, err = dbus.Connect(busAddr); err != nil {
+		r.stop()
+		return nil, fmt.Errorf("dbus client: %w", err)
+	}
+	if err := r.bus.AddMatchSignal(dbus.WithMatchObjectPath(dbuslink.Path), dbus.WithMatchInterface(dbuslink.Iface), dbus.WithMatchMember("StatusChanged")); err != nil {
+		r.stop()
+		return nil, fmt.Errorf("dbus match: %w", err)
+	}
+	sigs := make(chan *dbus.Signal, 256)
+	r.bus.Signal(sigs)
+	go func() {
+		for sig := range sigs {
+			at := time.Now()
+			if sig.Name != dbuslink.Signal || len(sig.Body) != 1 {
+				continue
+			}
+			s, _ := sig.Body[0].(string)
+			select {
+			case r.signals <- stamped{at: at, payload: []byte(s)}:
+			default:
+			}
+		}
+	}()
+	r.obj = r.bus.Object(dbuslink.Name, dbuslink.Path)
+	return r, nil
+}
+
+func (r *rig) stop() {
+	if r.user != nil {
+		r.user.Disconnect(100)
+	}
+	if r.bus != nil {
+		r.bus.Close()
+	}
+	r.cancel()
+	r.wg.Wait()
+}
+
+func (r *rig) drain() {
+	drain(r.status)
+	drain(r.results)
+	drain((<-chan stamped)(r.signals))
+	drain((<-chan pinChange)(r.relay.ch))
+}
+
+func stateIs(want gate.State) func([]byte) bool {
+	return func(b []byte) bool { st, ok := statusIn(b); return ok && st.State == want }
+}
+
+func obstructedIs(want bool) func([]byte) bool {
+	return func(b []byte) bool { st, ok := statusIn(b); return ok && st.Obstructed == want }
+}
+
+func (r *rig) waitRelay(want gpio.Level, timeout time.Duration) (time.Time, bool) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case c := <-r.relay.ch:
+			if c.level == want {
+				return c.at, true
+			}
+		case <-t.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+// series collects the samples of one figure.
+type series struct {
+	s    []time.Duration
+	lost int
+}
+
+func (s *series) note(t0, at time.Time, ok bool) {
+	if !ok {
+		s.lost++
+		return
+	}
+	s.s = append(s.s, at.Sub(t0))
+}
+
+func (s *series) dist() dist { return summarise(s.s, s.lost) }
+
+// step is one alternation of the benchmark loops: open then stop, so the
+// motor_open relay changes on every command.
+func step(i int) (cmd gate.Command, state gate.State, level gpio.Level) {
+	if i%2 == 0 {
+		return gate.CmdOpen, gate.Opening, gpio.High
+	}
+	return gate.CmdStop, gate.Stopped, gpio.Low
+}
+
+const sampleTimeout = 5 * time.Second
+
+// mqttCommands sends open and stop alternately on <prefix>/command and times
+// the relay, the status on MQTT and D-Bus, and the result.
+func (r *rig) mqttCommands(warm, n int) (relay, status, result, signal dist) {
+	var sr, ss, sres, ssig series
+	for i := range warm + n {
+		cmd, state, level := step(i)
+		r.drain()
+		t0 := time.Now()
+		tok := r.user.Publish(r.prefix+"/command", 1, false, string(cmd))
+		tr, okr := r.waitRelay(level, sampleTimeout)
+		ts, oks := waitFor(r.status, sampleTimeout, stateIs(state))
+		tres, okres := waitFor(r.results, sampleTimeout, func([]byte) bool { return true })
+		tsig, oksig := waitFor(r.signals, sampleTimeout, stateIs(state))
+		wait(tok)
+		if i < warm {
+			continue
+		}
+		sr.note(t0, tr, okr)
+		ss.note(t0, ts, oks)
+		sres.note(t0, tres, okres)
+		ssig.note(t0, tsig, oksig)
+	}
+	return sr.dist(), ss.dist(), sres.dist(), ssig.dist()
+}
+
+// dbusCommands calls Open and Stop alternately and times the method reply,
+// the relay, and StatusChanged.
+func (r *rig) dbusCommands(warm, n int) (reply, relay, signal, status dist, err error) {
+	var sreply, sr, ssig, ss series
+	for i := range warm + n {
+		cmd, state, level := step(i)
+		method := dbuslink.Iface + ".Open"
+		if cmd == gate.CmdStop {
+			method = dbuslink.Iface + ".Stop"
+		}
+		r.drain()
+		t0 := time.Now()
+		call := r.obj.Call(method, 0)
+		trep := time.Now()
+		if call.Err != nil {
+			return dist{}, dist{}, dist{}, dist{}, fmt.Errorf("dbus %s: %w", method, call.Err)
+		}
+		tr, okr := r.waitRelay(level, sampleTimeout)
+		tsig, oksig := waitFor(r.signals, sampleTimeout, stateIs(state))
+		ts, oks := waitFor(r.status, sampleTimeout, stateIs(state))
+		if i < warm {
+			continue
+		}
+		sreply.note(t0, trep, true)
+		sr.note(t0, tr, okr)
+		ssig.note(t0, tsig, oksig)
+		ss.note(t0, ts, oks)
+	}
+	return sreply.dist(), sr.dist(), ssig.dist(), ss.dist(), nil
+}
+
+// inputEdges makes the simulated photo eye's line change (obstruct, clear)
+// and times the status on MQTT and D-Bus. The gate is stopped, so an
+// obstruction changes only the obstructed flag.
+func (r *rig) inputEdges(warm, n int) (onMQTT, onDBus dist, err error) {
+	var sm, sd series
+	for i := range warm + n {
+		word, want := "obstruct", true
+		if i%2 == 1 {
+			word, want = "clear", false
+		}
+		r.drain()
+		t0 := time.Now()
+		if err := r.sim.Control(word); err != nil {
+			return dist{}, dist{}, err
+		}
+		tm, okm := waitFor(r.status, sampleTimeout, obstructedIs(want))
+		td, okd := waitFor(r.signals, sampleTimeout, obstructedIs(want))
+		if i < warm {
+			continue
+		}
+		sm.note(t0, tm, okm)
+		sd.note(t0, td, okd)
+	}
+	return sm.dist(), sd.dist(), nil
+}
