@@ -118,7 +118,9 @@ passed=0
 failed=0
 pass() { passed=$((passed + 1)); log "PASS: $*"; }
 fail() { failed=$((failed + 1)); log "FAIL: $*"; }
-check() { # check NAME CMD...: PASS when CMD succeeds
+# check NAME CMD...: PASS when CMD succeeds. Never redirect a check's output
+# (its PASS line would go with it): wrap the command in a function instead.
+check() {
 	local name=$1; shift
 	if "$@"; then pass "$name"; else fail "$name"; fi
 }
@@ -151,15 +153,25 @@ call_as() { # call_as USER METHOD: a gate command over the system bus
 		as_user "$user" busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate "$method"
 	fi
 }
-retained() { in_ct mosquitto_sub -h localhost -C 1 -W 5 -t "$prefix/$1"; }
+retained() { in_ct mosquitto_sub -h 127.0.0.1 -C 1 -W 5 -t "$prefix/$1"; }
 retained_has() { retained "$1" | grep -q -- "$2"; }
 
 # --- boot -----------------------------------------------------------------------
 cp "$deb" "$ct/root/gated.deb"
 # debootstrap writes no /etc/hosts: without it "localhost" resolves nowhere.
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$ct/etc/hosts"
-# Test broker: Debian leaves set_tcp_nodelay off (a 40 ms tail on QoS 1).
-echo 'set_tcp_nodelay true' > "$ct/etc/mosquitto/conf.d/e2e.conf"
+# The test broker: anonymous on 1883, user gate with password s3cret on
+# 1884 (for the credential check). Debian leaves set_tcp_nodelay off (a
+# 40 ms tail on QoS 1).
+cat > "$ct/etc/mosquitto/conf.d/e2e.conf" <<'EOF'
+set_tcp_nodelay true
+per_listener_settings true
+listener 1883 127.0.0.1
+allow_anonymous true
+listener 1884 127.0.0.1
+allow_anonymous false
+password_file /etc/mosquitto/e2e.passwd
+EOF
 cat > "$ct/root/gated-e2e.toml" <<'EOF'
 # The e2e test's configuration: a simulated gate, the container's mosquitto
 # and system bus.
@@ -174,7 +186,7 @@ driver = "sim"
 travel_time = "2s"
 
 [mqtt]
-broker = "tcp://localhost:1883"
+broker = "tcp://127.0.0.1:1883"
 
 [dbus]
 bus = "system"
@@ -189,6 +201,9 @@ find_init() { cpid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1); [ -n "$cpid
 wait_for 30 find_init || { tail -n 30 "$run/console.log" >&2; die "the container's systemd did not start"; }
 booted() { in_ct systemctl is-system-running --wait 2>/dev/null | grep -qE '^(running|degraded)$'; }
 wait_for 90 booted || { tail -n 30 "$run/console.log" >&2; die "$machine did not boot"; }
+in_ct mosquitto_passwd -b -c /etc/mosquitto/e2e.passwd gate s3cret
+in_ct chown mosquitto: /etc/mosquitto/e2e.passwd
+in_ct systemctl restart mosquitto.service
 wait_for 20 in_ct systemctl is-active --quiet mosquitto.service || die "mosquitto did not start in $machine"
 log "booted: $(in_ct systemctl is-system-running)"
 
@@ -221,7 +236,7 @@ check "runs as user gated with group gpio" \
 # --- MQTT up; the simulated photo eye clear ---------------------------------------
 check "availability retained: online" wait_for 10 retained_has availability '^online$'
 # The closing checks below need a clear beam, whatever the simulation starts with.
-in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/sim" -m clear
+in_ct mosquitto_pub -h 127.0.0.1 -q 1 -t "$prefix/sim" -m clear
 check "simulated photo eye clear (status obstructed:false)" wait_for 5 status_has '"obstructed":false'
 
 # --- D-Bus and its policy -----------------------------------------------------------
@@ -244,7 +259,10 @@ else
 	fi
 fi
 check "the refused Close did not move the gate" state_is open
-check "alice may still read GetStatus" as_user alice busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus >/dev/null
+can_read_status() {
+	as_user "$1" busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus >/dev/null
+}
+check "alice may still read GetStatus" can_read_status alice
 in_ct usermod -a -G gate alice
 if call_as alice Close >/dev/null 2>"$run/err"; then
 	pass "alice in group gate: Close accepted"
@@ -254,9 +272,9 @@ fi
 check "simulated gate reaches closed" wait_for 15 state_is closed
 
 # --- MQTT commands ---------------------------------------------------------------------
-in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/command" -m open
+in_ct mosquitto_pub -h 127.0.0.1 -q 1 -t "$prefix/command" -m open
 check "MQTT command open: gate reaches open" wait_for 15 state_is open
-in_ct mosquitto_pub -h localhost -q 1 -t "$prefix/command" -m close
+in_ct mosquitto_pub -h 127.0.0.1 -q 1 -t "$prefix/command" -m close
 check "MQTT command close: gate reaches closed" wait_for 15 state_is closed
 if doc=$(retained status) && grep -q '"state":"closed"' <<<"$doc"; then
 	pass "mosquitto_sub -C 1 sees the retained status: $doc"
@@ -268,7 +286,7 @@ check "retained state word: closed" retained_has state '^closed$'
 # --- watchdog kept fed, clean stop, crash restart ------------------------------------
 check "no restart so far (watchdog pinged, NRestarts=0)" test "$(prop NRestarts)" = 0
 # Two messages: the retained online, then the offline of the clean stop.
-in_ct sh -c "exec mosquitto_sub -h localhost -v -C 2 -W 20 -t '$prefix/availability' > /run/e2e-availability.log" &
+in_ct sh -c "exec mosquitto_sub -h 127.0.0.1 -v -C 2 -W 20 -t '$prefix/availability' > /run/e2e-availability.log" &
 sub_pid=$!
 wait_for 5 in_ct grep -q online /run/e2e-availability.log || true
 check "systemctl stop gated" in_ct systemctl stop gated.service
@@ -301,8 +319,20 @@ check "upgrade keeps the edited conffile" in_ct grep -q 'name = "e2e-edited"' /e
 check "unit active after the upgrade" wait_for 10 in_ct systemctl is-active --quiet gated.service
 check "status carries the edited name" wait_for 10 status_has e2e-edited
 
+# --- the MQTT password as a systemd credential -------------------------------------
+# Optional (every start above ran without it); once in the credential store,
+# gated logs in with it to the broker's password-protected listener.
+in_ct sed -i -e 's|^broker = .*|broker = "tcp://127.0.0.1:1884"|' -e '/^broker = /a username = "gate"' /etc/gated/gated.toml
+in_ct sh -c 'install -d -m 0700 /etc/credstore && printf "s3cret\n" > /etc/credstore/gated-mqtt-password && chmod 0600 /etc/credstore/gated-mqtt-password'
+in_ct systemctl restart gated.service
+check "credential mqtt-password handed to gated alone" \
+	test "$(in_ct stat -c %U:%a /run/credentials/gated.service/mqtt-password 2>&1)" = gated:400
+online_with_password() {
+	in_ct mosquitto_sub -h 127.0.0.1 -p 1884 -u gate -P s3cret -C 1 -W 5 -t "$prefix/availability" | grep -q '^online$'
+}
+check "gated logs in to the password-protected broker with the credential" wait_for 15 online_with_password
+
 # --- purge -----------------------------------------------------------------------------------
-in_ct sh -c 'printf "s3cret\n" > /etc/gated/mqtt-password && chmod 600 /etc/gated/mqtt-password'
 in_ct dpkg -L gated > "$run/files"
 if in_ct dpkg --purge gated > "$run/dpkg-purge.log" 2>&1; then
 	pass "dpkg --purge gated"
@@ -312,7 +342,8 @@ else
 fi
 left=$(in_ct sh -c 'while read -r f; do [ -d "$f" ] && continue; [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done; true' < "$run/files")
 check "purge leaves none of the package's files${left:+ (left: $(echo $left))}" test -z "$left"
-check "purge removes /etc/gated (with the MQTT password)" in_ct test ! -e /etc/gated
+check "purge removes /etc/gated" in_ct test ! -e /etc/gated
+check "purge removes the MQTT password credential" in_ct test ! -e /etc/credstore/gated-mqtt-password
 check "purge removes /usr/share/doc/gated" in_ct test ! -e /usr/share/doc/gated
 check "unit gone after purge" test "$(in_ct systemctl show -P LoadState gated.service)" = not-found
 check "no gated process left" no_gated_process
