@@ -230,6 +230,10 @@ check "provisioned /etc/gated/gated.toml kept (--force-confold)" \
 status_line() { in_ct systemctl status --no-pager gated.service | grep -E '^ +Status: ".+"'; }
 if line=$(status_line); then pass "systemctl status shows the STATUS= line:${line#*Status:}"; else fail "systemctl status shows the STATUS= line"; fi
 check "watchdog armed (WatchdogUSec=10s)" test "$(prop WatchdogUSec)" = 10s
+exposure=$(in_ct systemd-analyze security gated.service 2>/dev/null | sed -n 's/^.*Overall exposure level for gated.service: \([0-9.]*\).*$/\1/p')
+# --threshold is the exposure level times ten: 20 is SPEC.md's 2.0.
+exposure_ok() { in_ct systemd-analyze security --threshold=20 gated.service >/dev/null 2>&1; }
+check "systemd-analyze security gated.service: ${exposure:-?} <= 2.0" exposure_ok
 check "runs as user gated with group gpio" \
 	in_ct sh -c 'pid=$(systemctl show -P MainPID gated); [ "$(ps -o user=,group= -p "$pid" | tr -s " ")" = "gated gated" ] && grep "^Groups:" /proc/$pid/status | grep -qw "$(getent group gpio | cut -d: -f3)"'
 
