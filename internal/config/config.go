@@ -176,7 +176,6 @@ func FromString(s, name string) (Config, error) {
 			line = pe.Line
 		}
 		return Config{}, &Error{File: name, Line: line, Key: pe.LastKey, Msg: pe.Message}
-		return Config{}, &Error{File: name, Msg: err.Error()}
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
