@@ -53,6 +53,9 @@ recipe="v1 $suite minbase $packages $mirror"
 key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
 base=$cache/rootfs-$key
 mkdir -p "$cache"
+# One debootstrap at a time: a second run waits for the first one's rootfs.
+exec 9>"$cache/.lock"
+flock 9
 if [ ! -e "$base/.gated-e2e-complete" ]; then
 	log "debootstrap $suite ($packages) into $base (cached for later runs)"
 	rm -rf "$base.tmp"
@@ -67,6 +70,7 @@ if [ ! -e "$base/.gated-e2e-complete" ]; then
 else
 	log "cached rootfs $base"
 fi
+exec 9>&-
 
 # --- a throw-away copy of it --------------------------------------------------
 run=$(mktemp -d /var/tmp/gated-e2e.XXXXXX)
@@ -337,6 +341,8 @@ online_with_password() {
 check "gated logs in to the password-protected broker with the credential" wait_for 15 online_with_password
 
 # --- purge -----------------------------------------------------------------------------------
+# The administrator's files that README.md puts beside the conffile.
+in_ct sh -c 'printf "s3cret\n" > /etc/gated/mqtt-password && touch /etc/gated/mqtt-ca.pem'
 in_ct dpkg -L gated > "$run/files"
 if in_ct dpkg --purge gated > "$run/dpkg-purge.log" 2>&1; then
 	pass "dpkg --purge gated"
@@ -346,7 +352,7 @@ else
 fi
 left=$(in_ct sh -c 'while read -r f; do [ -d "$f" ] && continue; [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done; true' < "$run/files")
 check "purge leaves none of the package's files${left:+ (left: $(echo $left))}" test -z "$left"
-check "purge removes /etc/gated" in_ct test ! -e /etc/gated
+check "purge removes /etc/gated, with the password_file and certificate in it" in_ct test ! -e /etc/gated
 check "purge removes the MQTT password credential" in_ct test ! -e /etc/credstore/gated-mqtt-password
 check "purge removes /usr/share/doc/gated" in_ct test ! -e /usr/share/doc/gated
 check "unit gone after purge" test "$(in_ct systemctl show -P LoadState gated.service)" = not-found
