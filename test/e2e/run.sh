@@ -118,6 +118,8 @@ as_user() {
 }
 
 # --- checks -------------------------------------------------------------------
+# Under pipefail, "cmd | grep -q" fails when grep exits at its first match
+# and cmd dies of SIGPIPE: the checks grep captured output instead.
 passed=0
 failed=0
 pass() { passed=$((passed + 1)); log "PASS: $*"; }
@@ -145,8 +147,9 @@ gate_state() {
 state_is() { [ "$(gate_state)" = "$1" ]; }
 has_state() { [ -n "$(gate_state)" ]; }
 status_has() {
-	in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus |
-		tr -d '\\' | grep -q -- "$1"
+	local doc
+	doc=$(in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus | tr -d '\\')
+	grep -q -- "$1" <<<"$doc"
 }
 no_gated_process() { ! in_ct pgrep -x gated >/dev/null; }
 call_as() { # call_as USER METHOD: a gate command over the system bus
@@ -158,7 +161,7 @@ call_as() { # call_as USER METHOD: a gate command over the system bus
 	fi
 }
 retained() { in_ct mosquitto_sub -h 127.0.0.1 -C 1 -W 5 -t "$prefix/$1"; }
-retained_has() { retained "$1" | grep -q -- "$2"; }
+retained_has() { local m; m=$(retained "$1") && grep -q -- "$2" <<<"$m"; }
 
 # --- boot -----------------------------------------------------------------------
 cp "$deb" "$ct/root/gated.deb"
@@ -203,7 +206,7 @@ systemd-nspawn --boot --directory="$ct" --machine="$machine" --register=no --kee
 nspawn_pid=$!
 find_init() { cpid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1); [ -n "$cpid" ]; }
 wait_for 30 find_init || { tail -n 30 "$run/console.log" >&2; die "the container's systemd did not start"; }
-booted() { in_ct systemctl is-system-running --wait 2>/dev/null | grep -qE '^(running|degraded)$'; }
+booted() { local s; s=$(in_ct systemctl is-system-running --wait 2>/dev/null); grep -qE '^(running|degraded)$' <<<"$s"; }
 wait_for 90 booted || { tail -n 30 "$run/console.log" >&2; die "$machine did not boot"; }
 in_ct mosquitto_passwd -b -c /etc/mosquitto/e2e.passwd gate s3cret
 in_ct chown mosquitto: /etc/mosquitto/e2e.passwd
@@ -313,6 +316,19 @@ restarted() {
 }
 check "kill -9 of MainPID: restarted with a new MainPID" wait_for 15 restarted
 check "kill -9 of MainPID: NRestarts went up" test "$(prop NRestarts)" -gt "$old_restarts"
+# A hung gate loop: a stopped process sends no WATCHDOG=1, so systemd kills
+# it after WatchdogSec=10s and restarts it.
+old_pid=$(prop MainPID)
+old_restarts=$(prop NRestarts)
+in_ct kill -STOP "$old_pid"
+stopped_at=$(date +%s)
+watchdog_fired() { local j; j=$(in_ct journalctl -u gated.service --no-pager); grep -q 'gated.service: Watchdog timeout' <<<"$j"; }
+if wait_for 30 watchdog_fired; then
+	pass "SIGSTOPped gated: systemd's watchdog fired ($(($(date +%s) - stopped_at)) s after SIGSTOP)"
+else
+	fail "SIGSTOPped gated: systemd's watchdog fired (nothing in the journal after 30 s)"
+fi
+check "SIGSTOPped gated: restarted with a new MainPID" wait_for 15 restarted
 
 # --- upgrade: the edited conffile is kept ---------------------------------------------
 in_ct sed -i 's/^name = "e2e"$/name = "e2e-edited"/' /etc/gated/gated.toml
@@ -336,7 +352,9 @@ in_ct systemctl restart gated.service
 check "credential mqtt-password handed to gated alone" \
 	test "$(in_ct stat -c %U:%a /run/credentials/gated.service/mqtt-password 2>&1)" = gated:400
 online_with_password() {
-	in_ct mosquitto_sub -h 127.0.0.1 -p 1884 -u gate -P s3cret -C 1 -W 5 -t "$prefix/availability" | grep -q '^online$'
+	local m
+	m=$(in_ct mosquitto_sub -h 127.0.0.1 -p 1884 -u gate -P s3cret -C 1 -W 5 -t "$prefix/availability") &&
+		grep -q '^online$' <<<"$m"
 }
 check "gated logs in to the password-protected broker with the credential" wait_for 15 online_with_password
 
