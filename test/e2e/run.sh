@@ -90,8 +90,8 @@ fi
 cleanup() {
 	local rc=$?
 	set +e
+	# Quietly: the summary stays the last line of the output.
 	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-		log "powering off $machine"
 		[ -n "$cpid" ] && nsenter -t "$cpid" -a -- /bin/systemctl poweroff --no-block >/dev/null 2>&1
 		for _ in $(seq 1 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
 		kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
@@ -99,7 +99,7 @@ cleanup() {
 	fi
 	[ "$overlay" = yes ] && umount "$ct"
 	if [ "${GATED_E2E_KEEP:-0}" = 1 ]; then
-		log "kept $run (console: $run/console.log)"
+		log "kept $run (console: $run/console.log)" >&2
 	else
 		rm -rf "$run"
 	fi
