@@ -241,6 +241,12 @@ exposure=$(in_ct systemd-analyze security gated.service 2>/dev/null | sed -n 's/
 # --threshold is the exposure level times ten: 20 is SPEC.md's 2.0.
 exposure_ok() { in_ct systemd-analyze security --threshold=20 gated.service >/dev/null 2>&1; }
 check "systemd-analyze security gated.service: ${exposure:-?} <= 2.0" exposure_ok
+plain_log_lines() {
+	local j
+	j=$(in_ct journalctl -u gated.service -o cat --no-pager _COMM=gated)
+	grep -q '^level=' <<<"$j" && ! grep -q '^time=' <<<"$j"
+}
+check "logs to the journal without time stamps (JOURNAL_STREAM)" plain_log_lines
 check "runs as user gated with group gpio" \
 	in_ct sh -c 'pid=$(systemctl show -P MainPID gated); [ "$(ps -o user=,group= -p "$pid" | tr -s " ")" = "gated gated" ] && grep "^Groups:" /proc/$pid/status | grep -qw "$(getent group gpio | cut -d: -f3)"'
 
@@ -274,6 +280,8 @@ can_read_status() {
 	as_user "$1" busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus >/dev/null
 }
 check "alice may still read GetStatus" can_read_status alice
+gatectl_status_as_alice() { as_user alice gatectl status >/dev/null; }
+check "gatectl status as alice (the packaged client)" gatectl_status_as_alice
 in_ct usermod -a -G gate alice
 if call_as alice Close >/dev/null 2>"$run/err"; then
 	pass "alice in group gate: Close accepted"
