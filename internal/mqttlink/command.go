@@ -168,10 +168,14 @@ func echo(s string) string {
 	return string(r[:max]) + "…"
 }
 
-// secs formats seconds for people, without an overflow for absurd values.
+// secs formats seconds for people, without an overflow for absurd values:
+// beyond a day, in days (a ts in milliseconds, or of 0, lands there).
 func secs(f float64) string {
-	if f > 1e9 {
-		return fmt.Sprintf("%.3gs", f)
+	switch {
+	case f >= 86400*1e6:
+		return "more than a million days"
+	case f >= 86400:
+		return fmt.Sprintf("%.0f days", f/86400)
 	}
 	return time.Duration(f * float64(time.Second)).Round(time.Millisecond).String()
 }

@@ -140,3 +140,20 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestSecs(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{
+		{11.5, "11.5s"},
+		{3600, "1h0m0s"},
+		{86400 * 2.4, "2 days"},
+		{1.763e9, "20405 days"},
+		{1e300, "more than a million days"},
+	} {
+		if got := secs(tc.in); got != tc.want {
+			t.Errorf("secs(%g) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
