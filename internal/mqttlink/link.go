@@ -103,7 +103,11 @@ const (
 	connectTimeout   = 10 * time.Second // one connection attempt
 	maxReconnectWait = 10 * time.Second // backoff ceiling between attempts
 	jobQueue         = 32               // commands waiting for the gate
-	resultQueue      = 256              // results waiting for the broker
+	// resultQueue is the results waiting for the broker. A flood's
+	// backlog waits here, about 100 bytes a result, and not in paho's
+	// handler goroutines, kilobytes each (see answer).
+	resultQueue  = 4096
+	resultWindow = 64 // results awaiting their PUBACK
 )
 
 // Link is the gate's MQTT connection. Make one with New, start it with Run.
@@ -475,7 +479,8 @@ func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
 // answer queues the result of one command message. It waits a little for
 // room (paho acknowledges a QoS 1 message only when its handler returns, so
 // this slows a flood down at the broker), then drops the result rather than
-// block for good.
+// block for good. Each wait holds one of paho's handler goroutines, so the
+// queue is deep enough that a flood rarely waits here (resultQueue).
 func (l *Link) answer(req request, st gate.Status, err error) {
 	r := result{ID: req.ID, Command: req.Word, OK: err == nil}
 	if err == nil {
@@ -533,8 +538,28 @@ func (l *Link) simControl(w string) {
 
 // resulter publishes results, which are not retained: a result for a
 // client that is gone is worth nothing, so during an outage they are
-// dropped.
+// dropped. Up to resultWindow results await their PUBACK at once: waiting
+// for each in turn held delivery to one result per round trip to the
+// broker, fewer than a flood of commands brings, and the commands' paho
+// handlers then piled up waiting for room in l.results (thousands of
+// goroutines, tens of MiB, and results dropped after resultWait).
 func (l *Link) resulter(ctx context.Context) {
+	inflight := make(chan sentResult, resultWindow)
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-inflight:
+				if err := waitUntil(ctx, s.tok, s.deadline); err != nil {
+					l.dropLog.log(l.log, "publishing result failed", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() { <-reaped }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -545,10 +570,33 @@ func (l *Link) resulter(ctx context.Context) {
 				continue
 			}
 			b, _ := json.Marshal(r)
-			if err := wait(l.client.Publish(l.t.result, 1, false, b)); err != nil {
-				l.dropLog.log(l.log, "publishing result failed", "err", err)
+			s := sentResult{l.client.Publish(l.t.result, 1, false, b), time.Now().Add(publishTimeout)}
+			select {
+			case inflight <- s:
+			case <-ctx.Done():
+				return
 			}
 		}
+	}
+}
+
+// sentResult is a result publication awaiting its PUBACK.
+type sentResult struct {
+	tok      mqtt.Token
+	deadline time.Time
+}
+
+// waitUntil waits for a token until deadline, or until ctx ends (nil).
+func waitUntil(ctx context.Context, t mqtt.Token, deadline time.Time) error {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-timer.C:
+		return fmt.Errorf("no answer from the broker in %s", publishTimeout)
+	case <-ctx.Done():
+		return nil
 	}
 }
 

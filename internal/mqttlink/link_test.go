@@ -770,3 +770,106 @@ func TestCleanSession(t *testing.T) {
 		t.Errorf("motor_open %v motor_close %v, want both low", o, c)
 	}
 }
+
+// heldClient is a paho client whose result publications get no PUBACK (as
+// the link sees it) until release is closed: a broker slow to acknowledge.
+type heldClient struct {
+	mqtt.Client
+	topic   string
+	release chan struct{}
+}
+
+func (c *heldClient) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
+	tok := c.Client.Publish(topic, qos, retained, payload)
+	if topic != c.topic {
+		return tok
+	}
+	return heldToken{release: c.release}
+}
+
+type heldToken struct{ release chan struct{} }
+
+func (t heldToken) Wait() bool { <-t.release; return true }
+func (t heldToken) WaitTimeout(d time.Duration) bool {
+	select {
+	case <-t.release:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+func (t heldToken) Done() <-chan struct{} { return t.release }
+func (t heldToken) Error() error          { return nil }
+
+// Results must not wait for each other's PUBACK: one round trip per result
+// is fewer results a second than a flood brings, and the commands' handlers
+// then pile up waiting for room (gatebench: 10 000 commands in a second left
+// 3 000 goroutines blocked, 90 MiB resident, and most results dropped).
+func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := startGate(t)
+	prefix := "test/" + t.Name()
+	l, err := New(Config{Broker: b.URL, ClientID: "gated-" + t.Name(), TopicPrefix: prefix}, tg, Options{Log: testLog(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	held := &heldClient{Client: l.client, topic: l.t.result, release: make(chan struct{})}
+	l.client = held
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		close(held.release)
+		cancel()
+		<-done
+	})
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe(l.t.result)
+	online(t, user, prefix)
+
+	const n = 10 // well within resultWindow
+	for i := range n {
+		user.Publish(l.t.command, []byte(fmt.Sprintf(`{"command":"stop","id":"%d"}`, i)), false)
+	}
+	// Waiting for each PUBACK in turn, the second result would wait 5 s
+	// (publishTimeout) for the first one's.
+	seen := map[string]bool{}
+	deadline := time.After(4 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-results:
+			seen[decodeResult(t, m).ID] = true
+		case <-deadline:
+			t.Fatalf("%d results of %d in 4s while no PUBACK was seen: results wait for each other", len(seen), n)
+		}
+	}
+}
+
+// A flood's backlog of results must wait in the result queue, a few dozen
+// bytes each, not in paho's handler goroutines (one per message, kilobytes
+// each, blocked in answer): gatebench's flood of 10 000 commands in a
+// second peaked at 93 MiB resident with a queue of 256.
+func TestResultBacklogWaitsInTheQueue(t *testing.T) {
+	l, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "gated-" + t.Name()}, startGateUnknown(t), Options{Log: quietLog()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	const backlog = 2000 // a fifth of a second of that flood; nothing drains it here
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range backlog {
+			l.answer(request{ID: fmt.Sprint(i), Word: "open"}, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "busy"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		close(l.done) // release the blocked answer
+		<-done
+		t.Fatalf("answering %d commands with no one draining the results blocked: got %d queued, want %d", backlog, len(l.results), backlog)
+	}
+	if got := len(l.results); got != backlog {
+		t.Errorf("queued results: got %d, want %d", got, backlog)
+	}
+}
