@@ -61,7 +61,7 @@ bus = %q
 
 // startDaemon runs gated as systemd would: NOTIFY_SOCKET on a unixgram
 // socket we read, and WATCHDOG_USEC as the unit's WatchdogSec=10s sets it.
-func startDaemon(bin, conf, dir string, n int) (*daemon, error) {
+func startDaemon(bin, conf, dir string, n, gomaxprocs int) (*daemon, error) {
 	sock := filepath.Join(dir, fmt.Sprintf("notify-%d", n))
 	os.Remove(sock)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -100,6 +100,9 @@ func startDaemon(bin, conf, dir string, n int) (*daemon, error) {
 	defer logf.Close()
 	d.cmd = exec.Command(bin, "-config", conf)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=10000000")
+	if gomaxprocs > 0 {
+		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", gomaxprocs))
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.start = time.Now()
 	if err := d.cmd.Start(); err != nil {
@@ -152,7 +155,7 @@ type startup struct {
 
 // launch clears the retained status, starts gated and waits for READY=1 and
 // its first status on the broker.
-func launch(bin, conf, dir string, n int, watcher mqtt.Client, status <-chan stamped) (*daemon, startup, error) {
+func launch(bin, conf, dir string, n, gomaxprocs int, watcher mqtt.Client, status <-chan stamped) (*daemon, startup, error) {
 	var su startup
 	// A retained status from an earlier run would arrive at once.
 	if err := wait(watcher.Publish(daemonPrefix+"/status", 1, true, "")); err != nil {
@@ -160,7 +163,7 @@ func launch(bin, conf, dir string, n int, watcher mqtt.Client, status <-chan sta
 	}
 	time.Sleep(100 * time.Millisecond) // let the empty message through
 	drain(status)
-	d, err := startDaemon(bin, conf, dir, n)
+	d, err := startDaemon(bin, conf, dir, n, gomaxprocs)
 	if err != nil {
 		return nil, su, err
 	}

@@ -51,21 +51,107 @@ func (p *stampPin) Out(l gpio.Level) error {
 	return nil
 }
 
-// rig is gated's gate, MQTT link and D-Bus service in this process, on a
-// simulated gate whose motor_open relay is timestamped, with a user's MQTT
-// and D-Bus clients watching.
-type rig struct {
-	prefix string
-	sim    *sim.Gate
-	gate   *gate.Gate
-	relay  *stampPin
+// users are a user's MQTT clients and D-Bus connection, watching one gate:
+// one MQTT connection each for commands, statuses and results. On one
+// connection paho hands each message's PUBACK to its writer before it reads
+// the next message, so a status that follows a result would wait for that
+// hand-off and the figure would be paho's.
+type users struct {
+	prefix   string
+	cmd      mqtt.Client   // publishes commands
+	watchers []mqtt.Client // receive statuses and results
+	status   <-chan stamped
+	results  <-chan stamped
+	signals  chan stamped
+	bus      *dbus.Conn
+	obj      dbus.BusObject
+	relay    *stampPin // nil: the gate is in another process
+}
 
-	user    mqtt.Client
-	status  <-chan stamped
-	results <-chan stamped
-	signals chan stamped
-	bus     *dbus.Conn
-	obj     dbus.BusObject
+// newUsers connects to the broker and the bus (if busAddr is not "") and
+// waits for the gate's retained status.
+func newUsers(brokerURL, busAddr, prefix, idPrefix string) (*users, error) {
+	u := &users{prefix: prefix, signals: make(chan stamped, 64)}
+	var err error
+	if u.cmd, err = client(brokerURL, idPrefix+"-cmd"); err != nil {
+		return nil, err
+	}
+	for _, w := range []struct {
+		id, topic string
+		buf       int
+		ch        *<-chan stamped
+	}{{"-status", "/status", 1024, &u.status}, {"-results", "/result", 16384, &u.results}} {
+		c, err := client(brokerURL, idPrefix+w.id)
+		if err != nil {
+			u.close()
+			return nil, err
+		}
+		u.watchers = append(u.watchers, c)
+		if *w.ch, _, err = subscribe(c, prefix+w.topic, w.buf); err != nil {
+			u.close()
+			return nil, err
+		}
+	}
+	if _, ok := waitFor(u.status, 10*time.Second, func(b []byte) bool { _, ok := statusIn(b); return ok }); !ok {
+		u.close()
+		return nil, fmt.Errorf("no status on %s/status in 10s", prefix)
+	}
+	if busAddr == "" {
+		return u, nil
+	}
+	if u.bus, err = dbus.Connect(busAddr); err != nil {
+		u.close()
+		return nil, fmt.Errorf("dbus client: %w", err)
+	}
+	if err := u.bus.AddMatchSignal(dbus.WithMatchObjectPath(dbuslink.Path), dbus.WithMatchInterface(dbuslink.Iface), dbus.WithMatchMember("StatusChanged")); err != nil {
+		u.close()
+		return nil, fmt.Errorf("dbus match: %w", err)
+	}
+	sigs := make(chan *dbus.Signal, 256)
+	u.bus.Signal(sigs)
+	go func() {
+		for sig := range sigs {
+			at := time.Now()
+			if sig.Name != dbuslink.Signal || len(sig.Body) != 1 {
+				continue
+			}
+			s, _ := sig.Body[0].(string)
+			select {
+			case u.signals <- stamped{at: at, payload: []byte(s)}:
+			default:
+			}
+		}
+	}()
+	u.obj = u.bus.Object(dbuslink.Name, dbuslink.Path)
+	return u, nil
+}
+
+func (u *users) close() {
+	for _, c := range append(u.watchers, u.cmd) {
+		if c != nil {
+			c.Disconnect(100)
+		}
+	}
+	if u.bus != nil {
+		u.bus.Close()
+	}
+}
+
+func (u *users) drain() {
+	drain(u.status)
+	drain(u.results)
+	drain((<-chan stamped)(u.signals))
+	if u.relay != nil {
+		drain((<-chan pinChange)(u.relay.ch))
+	}
+}
+
+// rig is gated's gate, MQTT link and D-Bus service in this process, on a
+// simulated gate whose motor_open relay is timestamped.
+type rig struct {
+	*users
+	sim  *sim.Gate
+	gate *gate.Gate
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -100,23 +186,23 @@ func startRig(brokerURL, busAddr string) (*rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rig{prefix: rigPrefix, sim: s, gate: g, relay: relay, signals: make(chan stamped, 64)}
+	r := &rig{sim: s, gate: g}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	started := make(chan struct{})
+	sub, unsub := g.Subscribe()
+	go func() {
+		defer unsub()
+		for st := range sub {
+			if st.Seq > 0 {
+				close(started)
+				return
+			}
+		}
+	}()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		sub, unsub := g.Subscribe()
-		go func() {
-			for st := range sub {
-				if st.Seq > 0 {
-					close(started)
-					unsub()
-					return
-				}
-			}
-		}()
 		if err := g.Run(ctx); err != nil {
 			fmt.Printf("gatebench: gate: %v\n", err)
 		}
@@ -129,7 +215,7 @@ func startRig(brokerURL, busAddr string) (*rig, error) {
 	}
 
 	link, err := mqttlink.New(mqttlink.Config{
-		Broker: brokerURL, ClientID: "gatebench-gated-inproc", TopicPrefix: r.prefix,
+		Broker: brokerURL, ClientID: "gatebench-gated-inproc", TopicPrefix: rigPrefix,
 	}, g, mqttlink.Options{Log: log, Sim: s})
 	if err != nil {
 		r.stop()
@@ -143,69 +229,20 @@ func startRig(brokerURL, busAddr string) (*rig, error) {
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); link.Run(ctx) }()
 	go func() { defer r.wg.Done(); svc.Run(ctx) }()
-
-	// A user of MQTT.
-	if r.user, err = client(brokerURL, "gatebench-user"); err != nil {
+	if r.users, err = newUsers(brokerURL, busAddr, rigPrefix, "gatebench-inproc"); err != nil {
 		r.stop()
 		return nil, err
 	}
-	if r.status, _, err = subscribe(r.user, r.prefix+"/status", 1024); err != nil {
-		r.stop()
-		return nil, err
-	}
-	if r.results, _, err = subscribe(r.user, r.prefix+"/result", 16384); err != nil {
-		r.stop()
-		return nil, err
-	}
-	// The link is up when its retained status reaches us.
-	if _, ok := waitFor(r.status, 10*time.Second, func(b []byte) bool { _, ok := statusIn(b); return ok }); !ok {
-		r.stop()
-		return nil, errors.New("no status from the in-process gate on MQTT in 10s")
-	}
-	// A user of D-Bus.
-	if r.bus, err = dbus.Connect(busAddr); err != nil {
-		r.stop()
-		return nil, fmt.Errorf("dbus client: %w", err)
-	}
-	if err := r.bus.AddMatchSignal(dbus.WithMatchObjectPath(dbuslink.Path), dbus.WithMatchInterface(dbuslink.Iface), dbus.WithMatchMember("StatusChanged")); err != nil {
-		r.stop()
-		return nil, fmt.Errorf("dbus match: %w", err)
-	}
-	sigs := make(chan *dbus.Signal, 256)
-	r.bus.Signal(sigs)
-	go func() {
-		for sig := range sigs {
-			at := time.Now()
-			if sig.Name != dbuslink.Signal || len(sig.Body) != 1 {
-				continue
-			}
-			s, _ := sig.Body[0].(string)
-			select {
-			case r.signals <- stamped{at: at, payload: []byte(s)}:
-			default:
-			}
-		}
-	}()
-	r.obj = r.bus.Object(dbuslink.Name, dbuslink.Path)
+	r.users.relay = relay
 	return r, nil
 }
 
 func (r *rig) stop() {
-	if r.user != nil {
-		r.user.Disconnect(100)
-	}
-	if r.bus != nil {
-		r.bus.Close()
+	if r.users != nil {
+		r.users.close()
 	}
 	r.cancel()
 	r.wg.Wait()
-}
-
-func (r *rig) drain() {
-	drain(r.status)
-	drain(r.results)
-	drain((<-chan stamped)(r.signals))
-	drain((<-chan pinChange)(r.relay.ch))
 }
 
 func stateIs(want gate.State) func([]byte) bool {
@@ -216,12 +253,17 @@ func obstructedIs(want bool) func([]byte) bool {
 	return func(b []byte) bool { st, ok := statusIn(b); return ok && st.Obstructed == want }
 }
 
-func (r *rig) waitRelay(want gpio.Level, timeout time.Duration) (time.Time, bool) {
+// waitRelay waits for the motor_open relay to change to want; without a
+// relay to watch it returns false at once.
+func (u *users) waitRelay(want gpio.Level, timeout time.Duration) (time.Time, bool) {
+	if u.relay == nil {
+		return time.Time{}, false
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
-		case c := <-r.relay.ch:
+		case c := <-u.relay.ch:
 			if c.level == want {
 				return c.at, true
 			}
@@ -260,13 +302,13 @@ const sampleTimeout = 5 * time.Second
 
 // mqttCommands sends open and stop alternately on <prefix>/command and times
 // the relay, the status on MQTT and D-Bus, and the result.
-func (r *rig) mqttCommands(warm, n int) (relay, status, result, signal dist) {
+func (r *users) mqttCommands(warm, n int) (relay, status, result, signal dist) {
 	var sr, ss, sres, ssig series
 	for i := range warm + n {
 		cmd, state, level := step(i)
 		r.drain()
 		t0 := time.Now()
-		tok := r.user.Publish(r.prefix+"/command", 1, false, string(cmd))
+		tok := r.cmd.Publish(r.prefix+"/command", 1, false, string(cmd))
 		tr, okr := r.waitRelay(level, sampleTimeout)
 		ts, oks := waitFor(r.status, sampleTimeout, stateIs(state))
 		tres, okres := waitFor(r.results, sampleTimeout, func([]byte) bool { return true })
@@ -285,7 +327,7 @@ func (r *rig) mqttCommands(warm, n int) (relay, status, result, signal dist) {
 
 // dbusCommands calls Open and Stop alternately and times the method reply,
 // the relay, and StatusChanged.
-func (r *rig) dbusCommands(warm, n int) (reply, relay, signal, status dist, err error) {
+func (r *users) dbusCommands(warm, n int) (reply, relay, signal, status dist, err error) {
 	var sreply, sr, ssig, ss series
 	for i := range warm + n {
 		cmd, state, level := step(i)

@@ -34,6 +34,7 @@ type options struct {
 	sizes      bool
 	markdown   bool
 	cpuprofile string
+	gomaxprocs int
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.BoolVar(&o.sizes, "sizes", true, "cross-build gated for amd64, arm64 and armhf and report the sizes")
 	flag.BoolVar(&o.markdown, "markdown", false, "print the figures as a Markdown table")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write gatebench's CPU profile (the in-process gate and links included) to `FILE`")
+	flag.IntVar(&o.gomaxprocs, "gated-gomaxprocs", 0, "run gated with GOMAXPROCS=`N` (0: Go's default, one per CPU)")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "gatebench: %v\n", err)
@@ -79,8 +81,8 @@ func run(o options, w io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	header(w)
-	fmt.Fprintf(w, "flags: -n %d -warmup %d -idle %s -settle %s -flood %d -flood-span %s -startups %d\n\n",
-		o.n, o.warmup, o.idle, o.settle, o.floodN, o.floodSpan, o.startups)
+	fmt.Fprintf(w, "flags: -n %d -warmup %d -idle %s -settle %s -flood %d -flood-span %s -startups %d -gated-gomaxprocs %d\n\n",
+		o.n, o.warmup, o.idle, o.settle, o.floodN, o.floodSpan, o.startups, o.gomaxprocs)
 
 	dir, err := os.MkdirTemp("", "gatebench")
 	if err != nil {
@@ -105,6 +107,7 @@ func run(o options, w io.Writer) error {
 		return errors.New("floor: no sample arrived")
 	}
 	r.floor = floor.P50
+	r.section("floor")
 	r.latency("floor: MQTT publish -> broker -> subscriber, QoS 1", floor, "", nil, "one hop; the unit of every ratio")
 
 	if err := inProcess(o, r, b, dir, step); err != nil {
@@ -115,6 +118,7 @@ func run(o options, w io.Writer) error {
 	}
 	if o.sizes {
 		step("binary sizes")
+		r.section("binary sizes")
 		for _, a := range []struct{ arch, arm, name string }{{"amd64", "", "amd64"}, {"arm64", "", "arm64"}, {"arm", "6", "armhf (GOARM=6)"}} {
 			p, err := build(dir, a.arch, a.arm)
 			if err != nil {
@@ -160,6 +164,7 @@ func inProcess(o options, r *report, b *broker, dir string, step func(string)) e
 	step("MQTT commands")
 	relay, status, result, signal := rg.mqttCommands(o.warmup, o.n)
 	lost := relay.Lost + status.Lost
+	r.section("gated's gate and links in this process, on the simulator (the relay is observable)")
 	r.latency("MQTT command -> motor relay", relay, "p50 < 1 ms", met(relay.N > 0 && relay.P50 < time.Millisecond), "broker hop in; the relay as the simulator sees it")
 	r.latency("MQTT command -> status on MQTT", status, "p50 <= 2.5x floor", met(status.N > 0 && float64(status.P50) <= 2.5*float64(r.floor)), "two broker hops")
 	r.latency("MQTT command -> result on MQTT", result, "", nil, "")
@@ -185,14 +190,16 @@ func inProcess(o options, r *report, b *broker, dir string, step func(string)) e
 	lost += em.Lost + ed.Lost + drelay.Lost + dsig.Lost
 
 	step(fmt.Sprintf("flood of %d commands, in process", o.floodN))
+	rt := sampleRuntime()
 	fr, err := flood(b.URL, rg.prefix, o.floodN, o.floodSpan, 10*time.Second)
+	goroutines, heap := rt()
 	if err != nil {
 		return err
 	}
 	st, err := finalStatus(b.URL, rg.prefix)
 	snap := rg.sim.Snapshot()
 	ok := fr.Results == fr.Sent && err == nil && sane(st) == nil && snap.Shorts == 0
-	note := fmt.Sprintf("final %s; sim shorts %d", st.State, snap.Shorts)
+	note := fmt.Sprintf("final %s; sim shorts %d; this process (gate, links and clients) peaked at %d goroutines, %s of heap", st.State, snap.Shorts, goroutines, mib(int64(heap)))
 	if err != nil {
 		note += "; " + err.Error()
 	} else if e := sane(st); e != nil {
@@ -239,7 +246,7 @@ func daemonFigures(o options, r *report, b *broker, dir string, step func(string
 	var d *daemon
 	for i := range o.startups {
 		var su startup
-		d, su, err = launch(bin, conf, dir, i, watcher, status)
+		d, su, err = launch(bin, conf, dir, i, o.gomaxprocs, watcher, status)
 		if err != nil {
 			return err
 		}
@@ -262,6 +269,7 @@ func daemonFigures(o options, r *report, b *broker, dir string, step func(string
 			d.stop()
 		}
 	}()
+	r.section("the gated binary: start-up, idle, flood")
 	r.latency("start-up: exec -> READY=1", ready.dist(), "", nil, "sim driver, D-Bus name owned")
 	r.latency("start-up: exec -> first status on the broker", first.dist(), "", nil, "MQTT connects in the background")
 	if len(stops.s) > 0 {
@@ -296,6 +304,24 @@ func daemonFigures(o options, r *report, b *broker, dir string, step func(string
 		fmt.Sprintf("%d switches, %d threads; %d watchdog pings (%.2f /s)", after.Switches-before.Switches, after.Threads, pings, float64(pings)/el.Seconds()))
 	r.value("idle: resident memory (VmRSS)", mib(after.RSS), "< 15 MiB", met(after.RSS < 15<<20),
 		fmt.Sprintf("RssAnon %s, VmHWM %s", mib(after.RssAnon), mib(after.HWM)))
+
+	step("latency against gated")
+	u, err := newUsers(b.URL, bus.Address, daemonPrefix, "gatebench-daemon")
+	if err != nil {
+		return err
+	}
+	_, dstatus, dresult, dsignal := u.mqttCommands(o.warmup, o.n)
+	_, _, bsig, bstatus, err := u.dbusCommands(o.warmup, o.n)
+	u.close()
+	if err != nil {
+		return err
+	}
+	r.section("the gated binary (sim driver), as users see it")
+	r.latency("MQTT command -> status on MQTT", dstatus, "p50 <= 2.5x floor", met(dstatus.N > 0 && float64(dstatus.P50) <= 2.5*float64(r.floor)), "two broker hops")
+	r.latency("MQTT command -> result on MQTT", dresult, "", nil, "")
+	r.latency("MQTT command -> StatusChanged on D-Bus", dsignal, "", nil, "")
+	r.latency("D-Bus call -> StatusChanged on D-Bus", bsig, "", nil, "")
+	r.latency("D-Bus call -> status on MQTT", bstatus, "", nil, "")
 
 	step(fmt.Sprintf("flood of %d commands to gated", o.floodN))
 	peak := int64(0)
@@ -391,4 +417,34 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// sampleRuntime samples this process's goroutines and heap every 5 ms until
+// the returned function is called, which returns the peaks.
+func sampleRuntime() func() (goroutines int, heap uint64) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var g int
+	var h uint64
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			g = max(g, runtime.NumGoroutine())
+			runtime.ReadMemStats(&ms)
+			h = max(h, ms.HeapInuse)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (int, uint64) {
+		close(stop)
+		<-done
+		return g, h
+	}
 }

@@ -30,8 +30,10 @@ type broker struct {
 var mosquittoPaths = []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"}
 
 // startBroker starts mosquitto with set_tcp_nodelay (Debian's default leaves
-// Nagle on and adds a 40 ms tail to QoS 1) and unlimited queues, so that a
-// flood measures gated and not mosquitto's max_queued_messages (1000).
+// Nagle on and adds a 40 ms tail to QoS 1) and a queue of a million messages
+// per client, so that a flood measures gated and not mosquitto's
+// max_queued_messages (1000, beyond which it drops). Not 0 (no limit):
+// mosquitto 2.0 then also ignores max_inflight_messages.
 func startBroker(dir string) (*broker, error) {
 	bin := ""
 	for _, p := range mosquittoPaths {
@@ -50,7 +52,7 @@ func startBroker(dir string) (*broker, error) {
 	b := &broker{Addr: "127.0.0.1:" + strconv.Itoa(port), out: &syncBuffer{}, done: make(chan struct{})}
 	b.URL = "tcp://" + b.Addr
 	var conf strings.Builder
-	conf.WriteString("persistence false\nset_tcp_nodelay true\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+	conf.WriteString("persistence false\nset_tcp_nodelay true\nmax_queued_messages 1000000\nlog_dest stderr\nlog_type error\nlog_type warning\n")
 	if os.Geteuid() == 0 {
 		conf.WriteString("user root\n") // else it drops to user mosquitto
 	}

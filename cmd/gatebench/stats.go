@@ -40,12 +40,13 @@ func rank(s []time.Duration, p float64) time.Duration {
 
 // figure is one line of the report.
 type figure struct {
-	Name   string
-	Lat    *dist  // a latency, shown with its ratio to the floor's p50
-	Value  string // any other figure
-	Target string // "" when there is none
-	Met    *bool
-	Note   string
+	Section string // a heading, and nothing else
+	Name    string
+	Lat     *dist  // a latency, shown with its ratio to the floor's p50
+	Value   string // any other figure
+	Target  string // "" when there is none
+	Met     *bool
+	Note    string
 }
 
 func met(b bool) *bool { return &b }
@@ -57,6 +58,9 @@ type report struct {
 }
 
 func (r *report) add(f figure) { r.figures = append(r.figures, f) }
+
+// section starts a group of figures.
+func (r *report) section(title string) { r.add(figure{Section: title}) }
 
 func (r *report) latency(name string, d dist, target string, ok *bool, note string) {
 	r.add(figure{Name: name, Lat: &d, Target: target, Met: ok, Note: note})
@@ -100,47 +104,81 @@ func ms(d time.Duration) string {
 // write prints the report as aligned text, or as a Markdown table.
 func (r *report) write(w io.Writer, markdown bool) {
 	head := []string{"figure", "n", "p50", "p99", "max", "p50/floor", "target", "verdict", "note"}
-	rows := [][]string{}
+	type row struct {
+		cells   []string
+		section bool
+		value   bool
+	}
+	rows := []row{{cells: head}}
 	for _, f := range r.figures {
-		row := []string{f.Name, "", "", "", "", "", f.Target, verdict(f.Met), f.Note}
+		if f.Section != "" {
+			rows = append(rows, row{cells: []string{f.Section}, section: true})
+			continue
+		}
+		c := []string{f.Name, "", "", "", "", "", f.Target, verdict(f.Met), f.Note}
 		if f.Lat != nil {
 			d := f.Lat
-			row[1] = strconv.Itoa(d.N)
+			c[1] = strconv.Itoa(d.N)
 			if d.Lost > 0 {
-				row[1] += fmt.Sprintf(" (%d lost)", d.Lost)
+				c[1] += fmt.Sprintf(" (%d lost)", d.Lost)
 			}
 			if d.N > 0 {
-				row[2], row[3], row[4], row[5] = ms(d.P50), ms(d.P99), ms(d.Max), r.ratio(d.P50)
+				c[2], c[3], c[4], c[5] = ms(d.P50), ms(d.P99), ms(d.Max), r.ratio(d.P50)
 			}
 		} else {
-			row[2] = f.Value
+			c[2] = f.Value
 		}
-		rows = append(rows, row)
+		rows = append(rows, row{cells: c, value: f.Lat == nil})
 	}
 	if markdown {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
-		fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(head)))
-		for _, row := range rows {
-			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		for i, rw := range rows {
+			switch {
+			case rw.section:
+				fmt.Fprintf(w, "| **%s** |%s\n", rw.cells[0], strings.Repeat(" |", len(head)-1))
+			default:
+				fmt.Fprintf(w, "| %s |\n", strings.Join(rw.cells, " | "))
+			}
+			if i == 0 {
+				fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(head)))
+			}
 		}
 		return
 	}
+	// Text: latencies in aligned columns; other figures on a line each.
 	width := make([]int, len(head))
-	for _, row := range append([][]string{head}, rows...) {
-		for i, c := range row {
+	for _, rw := range rows {
+		if rw.section || rw.value {
+			continue
+		}
+		for i, c := range rw.cells {
 			width[i] = max(width[i], len([]rune(c)))
 		}
 	}
-	for _, row := range append([][]string{head}, rows...) {
-		var b strings.Builder
-		for i, c := range row {
-			if i == len(row)-1 {
-				b.WriteString(c)
-				break
+	for _, rw := range rows {
+		c := rw.cells
+		switch {
+		case rw.section:
+			fmt.Fprintf(w, "\n== %s\n", c[0])
+		case rw.value:
+			line := fmt.Sprintf("%-*s  %s", width[0], c[0], c[2])
+			if c[6] != "" {
+				line += fmt.Sprintf("  [target %s: %s]", c[6], c[7])
 			}
-			fmt.Fprintf(&b, "%-*s  ", width[i], c)
+			if c[8] != "" {
+				line += "  " + c[8]
+			}
+			fmt.Fprintln(w, line)
+		default:
+			var b strings.Builder
+			for i, cell := range c {
+				if i == len(c)-1 {
+					b.WriteString(cell)
+					break
+				}
+				fmt.Fprintf(&b, "%-*s  ", width[i], cell)
+			}
+			fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
 
