@@ -33,7 +33,7 @@ cross:
 	GO=$(GO) test/qemu/run.sh
 
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzFromString$$' -fuzztime=30s ./internal/config

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -232,7 +231,11 @@ func build(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "gatectl")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
 		out, err := exec.Command(goTool, "build", "-o", binary, ".").CombinedOutput()
 		if err != nil {
 			buildErr = &buildError{err, out}

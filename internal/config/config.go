@@ -171,11 +171,7 @@ func FromString(s, name string) (Config, error) {
 			}
 			return Config{}, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 		}
-		line := pe.Position.Line
-		if line == 0 {
-			line = pe.Line
-		}
-		return Config{}, &Error{File: name, Line: line, Key: pe.LastKey, Msg: pe.Message}
+		return Config{}, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {

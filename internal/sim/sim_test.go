@@ -505,8 +505,8 @@ func TestOutputs(t *testing.T) {
 		if err := pins.Siren.PWM(gpio.DutyHalf, 0); err == nil {
 			t.Error("PWM: got no error")
 		}
-		if got := pins.Siren.Function(); got != "Out/Low" {
-			t.Errorf("Function: got %q, want Out/Low", got)
+		if got := pins.Siren.(*sim.OutPin).Func(); got != "Out/Low" {
+			t.Errorf("Func: got %q, want Out/Low", got)
 		}
 	}
 }
