@@ -17,17 +17,18 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
+	"rocksaying.tw/gated/internal/gate/gatetest"
 )
 
 // served is a gate served by the D-Bus link on a private bus.
 type served struct {
 	bus  *dbustest.Daemon
-	gate *dbustest.Gate
+	gate *gatetest.Gate
 }
 
 func serve(t *testing.T) served {
 	t.Helper()
-	s := served{bus: dbustest.Start(t), gate: dbustest.StartGate(t)}
+	s := served{bus: dbustest.Start(t), gate: gatetest.Start(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: s.bus.Address}, s.gate, dbuslink.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

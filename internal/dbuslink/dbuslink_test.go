@@ -20,12 +20,13 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
+	"rocksaying.tw/gated/internal/gate/gatetest"
 )
 
 // fixture is a gate served on a private bus, and a client connection.
 type fixture struct {
 	bus    *dbustest.Daemon
-	gate   *dbustest.Gate
+	gate   *gatetest.Gate
 	svc    *dbuslink.Service
 	client *dbus.Conn
 	obj    dbus.BusObject
@@ -35,7 +36,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opt dbuslink.Options) *fixture {
 	t.Helper()
-	f := &fixture{bus: dbustest.Start(t), gate: dbustest.StartGate(t), log: &logBuffer{}}
+	f := &fixture{bus: dbustest.Start(t), gate: gatetest.Start(t), log: &logBuffer{}}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -210,11 +211,11 @@ func TestErrorNames(t *testing.T) {
 
 func TestStoppedGate(t *testing.T) {
 	bus := dbustest.Start(t)
-	g := dbustest.StartGate(t)
+	g := gatetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A gate that is not running refuses with Stopped: a gate whose Run
-	// ended. dbustest.Gate embeds *gate.Gate, so wrap a stopped one.
+	// ended. gatetest.Gate embeds *gate.Gate, so wrap a stopped one.
 	stopped := stoppedGate{g}
 	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: bus.Address}, stopped, dbuslink.Options{Log: quiet})
 	if err != nil {
@@ -228,7 +229,7 @@ func TestStoppedGate(t *testing.T) {
 	}
 }
 
-type stoppedGate struct{ *dbustest.Gate }
+type stoppedGate struct{ *gatetest.Gate }
 
 func (stoppedGate) Do(context.Context, gate.Command, gate.Cause) (gate.Status, error) {
 	return gate.Status{}, &gate.RefusedError{Reason: gate.ReasonStopped, Msg: "the gate is not running"}
@@ -459,7 +460,7 @@ func TestSecondStart(t *testing.T) {
 	f := newFixture(t, dbuslink.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	other := dbustest.StartGate(t)
+	other := gatetest.Start(t)
 	svc, err := dbuslink.Start(ctx, dbuslink.Config{Bus: f.bus.Address}, other, dbuslink.Options{Log: quiet})
 	if err == nil {
 		svc.Run(canceled())
@@ -492,7 +493,7 @@ func canceled() context.Context {
 func TestStartErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	g := dbustest.StartGate(t)
+	g := gatetest.Start(t)
 	for _, tc := range []struct {
 		bus, want string
 	}{

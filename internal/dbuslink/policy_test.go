@@ -21,6 +21,7 @@ import (
 
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
+	"rocksaying.tw/gated/internal/gate/gatetest"
 )
 
 // The test binary doubles as the programs that the policy test runs as
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 // helperOwner serves a gate until its stdin closes. It prints READY once
 // the name is owned, or the error.
 func helperOwner() int {
-	g, err := dbustest.NewGate(nil)
+	g, err := gatetest.New(nil)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 1

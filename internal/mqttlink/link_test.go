@@ -18,84 +18,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"rocksaying.tw/gated/internal/gate"
+	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
 )
-
-// testGate is a running *gate.Gate on gpiotest pins. Inputs are active
-// high with pull-downs; nothing moves the gate but the test.
-type testGate struct {
-	*gate.Gate
-	openLimit, closedLimit *gpiotest.Pin
-	motorOpen, motorClose  *gpiotest.Pin
-	t                      testing.TB
-}
-
-// startGate runs a gate until the test ends and brings it to closed.
-func startGate(t testing.TB) *testGate {
-	t.Helper()
-	tg := startGateUnknown(t)
-	tg.closedLimit.EdgesChan <- gpio.High
-	tg.waitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
-	return tg
-}
-
-// startGateUnknown runs a gate with neither limit switch active: state
-// unknown, free to move either way.
-func startGateUnknown(t testing.TB) *testGate {
-	t.Helper()
-	clk := clockwork.NewRealClock()
-	in := func(n string) *gpiotest.Pin {
-		return &gpiotest.Pin{N: n, Clock: clk, EdgesChan: make(chan gpio.Level, 8)}
-	}
-	out := func(n string) *gpiotest.Pin { return &gpiotest.Pin{N: n, Clock: clk} }
-	tg := &testGate{openLimit: in("open_limit"), closedLimit: in("closed_limit"),
-		motorOpen: out("motor_open"), motorClose: out("motor_close"), t: t}
-	g, err := gate.New(gate.Config{
-		Name:       "front",
-		Params:     gate.Params{TravelTimeout: time.Minute},
-		OutputMode: gate.Hold,
-	}, gate.Pins{OpenLimit: tg.openLimit, ClosedLimit: tg.closedLimit, MotorOpen: tg.motorOpen, MotorClose: tg.motorClose},
-		gate.Options{Clock: clk, Log: quietLog()})
-	if err != nil {
-		t.Fatalf("gate.New: %v", err)
-	}
-	tg.Gate = g
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gate.Run: %v", err)
-		}
-	})
-	// Edges sent before the inputs are set up would be flushed.
-	tg.waitFor("first status", func(st gate.Status) bool { return st.Seq >= 1 })
-	return tg
-}
-
-func (tg *testGate) waitFor(what string, ok func(gate.Status) bool) gate.Status {
-	tg.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := tg.Status()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			tg.t.Fatalf("gate: waited 5s for %s; status is %s", what, st.JSON())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// motors returns the motor pins' levels.
-func (tg *testGate) motors() (open, close gpio.Level) {
-	return tg.motorOpen.Read(), tg.motorClose.Read()
-}
 
 // logBuf collects a link's log for a test to search.
 type logBuf struct {
@@ -227,7 +154,7 @@ func online(t testing.TB, c *mqtttest.Client, prefix string) {
 
 func TestOpenCloseThroughCommandTopic(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGateUnknown(t)
+	tg := gatetest.StartUnknown(t)
 	cfg := Config{Broker: b.URL}
 	l, _ := startLink(t, cfg, tg, Options{})
 	user := mqtttest.Connect(t, b.URL)
@@ -251,7 +178,7 @@ func TestOpenCloseThroughCommandTopic(t *testing.T) {
 		if r != want {
 			t.Errorf("%q: result %+v, want %+v", s.payload, r, want)
 		}
-		if o, c := tg.motors(); o != s.wantOpen || c != s.wantClose {
+		if o, c := tg.Motors(); o != s.wantOpen || c != s.wantClose {
 			t.Errorf("%q: motor_open %v motor_close %v, want %v %v", s.payload, o, c, s.wantOpen, s.wantClose)
 		}
 		if st := tg.Status(); st.State != s.wantState || st.Cause != gate.CauseMQTT {
@@ -262,14 +189,14 @@ func TestOpenCloseThroughCommandTopic(t *testing.T) {
 
 func TestRetainedStatusForLateSubscriber(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
 	user := mqtttest.Connect(t, b.URL)
 	online(t, user, l.cfg.TopicPrefix)
 	if _, err := tg.Do(context.Background(), gate.CmdOpen, gate.CauseDBus); err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	want := tg.waitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+	want := tg.WaitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
 
 	// A subscriber that comes later sees the latest status, retained.
 	late := mqtttest.Connect(t, b.URL)
@@ -292,7 +219,7 @@ func TestRetainedStatusForLateSubscriber(t *testing.T) {
 
 func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	now := time.Now()
 	clk := clockwork.NewFakeClockAt(now)
 	prefix := "test/bad"
@@ -336,7 +263,7 @@ func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 			if r.OK || r.Error != tt.wantErr || r.Message == "" {
 				t.Errorf("result %+v, want ok:false error %q and a message", r, tt.wantErr)
 			}
-			if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+			if o, c := tg.Motors(); o != gpio.Low || c != gpio.Low {
 				t.Errorf("motor_open %v motor_close %v, want both low", o, c)
 			}
 			_ = i
@@ -349,7 +276,7 @@ func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 
 func TestBrokerRestart(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGateUnknown(t)
+	tg := gatetest.StartUnknown(t)
 	l, _ := startLink(t, Config{Broker: b.URL, KeepAlive: 2 * time.Second, Discovery: true}, tg, Options{})
 	waitConnected(t, l, true)
 
@@ -361,7 +288,7 @@ func TestBrokerRestart(t *testing.T) {
 	if _, err := tg.Do(ctx, gate.CmdOpen, gate.CauseDBus); err != nil {
 		t.Fatalf("open with the broker down: %v", err)
 	}
-	want := tg.waitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+	want := tg.WaitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
 	b.Restart()
 
 	// Nothing was persisted: what the new broker holds, the link published
@@ -388,7 +315,7 @@ func TestHelperProcess(t *testing.T) {
 	if broker == "" {
 		t.Skip("helper process for TestLastWill")
 	}
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	l, err := New(Config{Broker: broker, ClientID: "gated-lastwill", TopicPrefix: "test/lastwill", KeepAlive: 2 * time.Second}, tg, Options{Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -457,7 +384,7 @@ func TestLastWill(t *testing.T) {
 
 func TestCleanExitPublishesOffline(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	l, stop := startLink(t, Config{Broker: b.URL}, tg, Options{})
 	user := mqtttest.Connect(t, b.URL)
 	avail := user.Subscribe(l.t.availability)
@@ -481,7 +408,7 @@ func TestCleanExitPublishesOffline(t *testing.T) {
 }
 
 func TestRunWithoutBrokerReturnsPromptly(t *testing.T) {
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	addr := fmt.Sprintf("tcp://127.0.0.1:%d", mqtttest.FreePort(t)) // nothing listens
 	log, logs := captureLog()
 	l, stop := startLink(t, Config{Broker: addr}, tg, Options{Log: log})
@@ -504,7 +431,7 @@ func TestRunWithoutBrokerReturnsPromptly(t *testing.T) {
 func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 	const password = "s3cret-Pa55"
 	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Users: map[string]string{"gated": password, "watcher": "w"}})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	log, logs := captureLog()
 
 	watcher := mqtttest.Connect(t, b.URL, func(o *mqtt.ClientOptions) { o.SetUsername("watcher").SetPassword("w") })
@@ -543,7 +470,7 @@ func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 
 func TestDiscoveryDocuments(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	l, _ := startLink(t, Config{Broker: b.URL, ClientID: "gated-pi.4", Discovery: true, DiscoveryPrefix: "ha", GateName: "Front gate"}, tg, Options{Version: "1.2.3"})
 	p := l.cfg.TopicPrefix
 	// The documents go out before "online"; subscribing afterwards shows
@@ -622,7 +549,7 @@ func (s *fakeSim) Control(c string) error {
 
 func TestSimTopic(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	sim := &fakeSim{seen: make(chan string, 8)}
 	user := mqtttest.Connect(t, b.URL)
 	prefix := "test/sim"
@@ -653,7 +580,7 @@ func TestFlood(t *testing.T) {
 	// mosquitto would drop what it queues beyond 1000 for one client:
 	// those messages never reach the link, so nothing could answer them.
 	b := mqtttest.Start(t, mqtttest.Options{UnlimitedQueues: true})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	user := mqtttest.Connect(t, b.URL)
 	results := user.Subscribe(l.t.result)
@@ -695,7 +622,7 @@ func TestFlood(t *testing.T) {
 	if reasons["unknown"] != n/4 {
 		t.Errorf("%d unknown, want %d", reasons["unknown"], n/4)
 	}
-	if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+	if o, c := tg.Motors(); o != gpio.Low || c != gpio.Low {
 		t.Errorf("motor_open %v motor_close %v after the flood, want both low", o, c)
 	}
 	if !l.Connected() {
@@ -705,9 +632,9 @@ func TestFlood(t *testing.T) {
 
 func TestGateRefusalReachesTheResult(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
-	tg.openLimit.EdgesChan <- gpio.High // both limits: a broken switch
-	tg.waitFor("fault", func(st gate.Status) bool { return st.Fault == gate.FaultLimitConflict })
+	tg := gatetest.Start(t)
+	tg.Set(tg.OpenLimit, true) // both limits: a broken switch
+	tg.WaitFor("fault", func(st gate.Status) bool { return st.Fault == gate.FaultLimitConflict })
 	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
 	user := mqtttest.Connect(t, b.URL)
 	results := user.Subscribe(l.t.result)
@@ -718,7 +645,7 @@ func TestGateRefusalReachesTheResult(t *testing.T) {
 	if r.OK || r.ID != "f" || r.Command != "open" || r.Error != "fault" || r.Message == "" {
 		t.Errorf("result %+v, want ok:false id f command open error fault and a message", r)
 	}
-	if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+	if o, c := tg.Motors(); o != gpio.Low || c != gpio.Low {
 		t.Errorf("motor_open %v motor_close %v, want both low", o, c)
 	}
 }
@@ -750,7 +677,7 @@ func TestThrottle(t *testing.T) {
 // it comes back (SPEC.md: clean session).
 func TestCleanSession(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGateUnknown(t)
+	tg := gatetest.StartUnknown(t)
 	cfg := Config{Broker: b.URL, ClientID: "gated-clean", TopicPrefix: "test/clean"}
 	user := mqtttest.Connect(t, b.URL)
 	results := user.Subscribe("test/clean/result")
@@ -766,7 +693,7 @@ func TestCleanSession(t *testing.T) {
 	if r.ID != "after" {
 		t.Errorf("first result after reconnecting is for %q, want \"after\": the command sent while away was run", r.ID)
 	}
-	if o, c := tg.motors(); o != gpio.Low || c != gpio.Low {
+	if o, c := tg.Motors(); o != gpio.Low || c != gpio.Low {
 		t.Errorf("motor_open %v motor_close %v, want both low", o, c)
 	}
 }
@@ -807,7 +734,7 @@ func (t heldToken) Error() error          { return nil }
 // 3 000 goroutines blocked, 90 MiB resident, and most results dropped).
 func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
-	tg := startGate(t)
+	tg := gatetest.Start(t)
 	prefix := "test/" + t.Name()
 	l, err := New(Config{Broker: b.URL, ClientID: "gated-" + t.Name(), TopicPrefix: prefix}, tg, Options{Log: testLog(t)})
 	if err != nil {
@@ -850,7 +777,7 @@ func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 // each, blocked in answer): gatebench's flood of 10 000 commands in a
 // second peaked at 93 MiB resident with a queue of 256.
 func TestResultBacklogWaitsInTheQueue(t *testing.T) {
-	l, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "gated-" + t.Name()}, startGateUnknown(t), Options{Log: quietLog()})
+	l, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "gated-" + t.Name()}, gatetest.StartUnknown(t), Options{Log: quietLog()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

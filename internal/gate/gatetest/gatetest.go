@@ -1,4 +1,7 @@
-package dbustest
+// Package gatetest runs a real *gate.Gate on periph's gpiotest pins, for
+// the links' tests: the gate decides as it does on a Pi, and nothing moves
+// it but the test, which drives the inputs and reads the outputs.
+package gatetest
 
 import (
 	"context"
@@ -14,7 +17,7 @@ import (
 	"rocksaying.tw/gated/internal/gate"
 )
 
-// Gate is a running *gate.Gate on gpiotest pins, for the link to serve.
+// Gate is a *gate.Gate on gpiotest pins, for a link to serve.
 // Inputs are active high with pull-downs (a released switch reads low) and
 // the obstruction sensor is normally open (high = obstructed). Travel takes
 // as long as the test wants: nothing moves the gate but the test.
@@ -26,8 +29,8 @@ type Gate struct {
 	t testing.TB
 }
 
-// NewGate builds a gate on fresh pins; it does not run it.
-func NewGate(log *slog.Logger) (*Gate, error) {
+// New builds a gate named "test" on fresh pins; it does not run it.
+func New(log *slog.Logger) (*Gate, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -58,11 +61,21 @@ func NewGate(log *slog.Logger) (*Gate, error) {
 	return tg, nil
 }
 
-// StartGate builds a gate, runs it until the test ends and brings it to
-// closed (the closed-limit switch active).
-func StartGate(t testing.TB) *Gate {
+// Start builds a gate, runs it until the test ends and brings it to closed
+// (the closed-limit switch active).
+func Start(t testing.TB) *Gate {
 	t.Helper()
-	tg, err := NewGate(nil)
+	tg := StartUnknown(t)
+	tg.Set(tg.ClosedLimit, true)
+	tg.WaitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
+	return tg
+}
+
+// StartUnknown builds a gate and runs it until the test ends, with neither
+// limit switch active: state unknown, free to move either way.
+func StartUnknown(t testing.TB) *Gate {
+	t.Helper()
+	tg, err := New(nil)
 	if err != nil {
 		t.Fatalf("gate.New: %v", err)
 	}
@@ -79,13 +92,16 @@ func StartGate(t testing.TB) *Gate {
 	// The inputs are set up before the first status; edges sent earlier
 	// would be flushed by In.
 	tg.WaitFor("first status", func(st gate.Status) bool { return st.Seq >= 1 })
-	tg.Set(tg.ClosedLimit, true)
-	tg.WaitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
 	return tg
 }
 
+// Motors returns the motor relays' levels.
+func (tg *Gate) Motors() (open, close gpio.Level) {
+	return tg.MotorOpen.Read(), tg.MotorClose.Read()
+}
+
 // Set drives an input line high (true) or low, as a switch would. Set and
-// WaitFor need a gate from StartGate.
+// WaitFor need a gate from Start or StartUnknown.
 func (tg *Gate) Set(p *gpiotest.Pin, high bool) {
 	tg.t.Helper()
 	select {
