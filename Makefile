@@ -5,12 +5,24 @@ VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build test vet unit cross lint fuzz bench deb e2e unit-check clean
+.PHONY: all build deps test vet unit cross lint fuzz bench deb e2e unit-check clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+# What the tests, `make deb` and `make e2e` need from Debian (as root):
+# real peers (mosquitto, dbus-daemon), busctl and gdbus, qemu user
+# emulation, the packaging tools and systemd-nspawn.
+DEPS := mosquitto mosquitto-clients dbus-daemon systemd libglib2.0-bin util-linux \
+	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 # The whole suite: gofmt and vet (also as a 32-bit build), race-enabled
 # tests against real mosquitto and dbus-daemon, and the arm builds and the
