@@ -32,8 +32,7 @@ var mosquittoPaths = []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sb
 // startBroker starts mosquitto with set_tcp_nodelay (Debian's default leaves
 // Nagle on and adds a 40 ms tail to QoS 1) and a queue of a million messages
 // per client, so that a flood measures gated and not mosquitto's
-// max_queued_messages (1000, beyond which it drops). Not 0 (no limit):
-// mosquitto 2.0 then also ignores max_inflight_messages.
+// max_queued_messages (1000, beyond which it drops).
 func startBroker(dir string) (*broker, error) {
 	bin := ""
 	for _, p := range mosquittoPaths {
