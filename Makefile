@@ -53,6 +53,13 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzMachine$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/mqttlink
 
+# The figures of BENCHMARKS.md: gatebench starts its own mosquitto and
+# dbus-daemon and builds ./cmd/gated. BENCH_FLAGS='-idle 10s -n 200' is quick.
+BENCH_FLAGS ?=
+bench:
+	$(GO) run ./cmd/gatebench $(BENCH_FLAGS)
+	$(GO) test -run=NONE -bench=. -benchmem ./internal/...
+
 # dist/gated_$(VERSION)_{amd64,arm64,armhf}.deb, each passed by lintian
 # (packaging/build-deb.sh: dpkg-dev, debhelper, lintian, Go at /usr/local/go).
 deb:
