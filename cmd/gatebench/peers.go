@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,8 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // The peers are started here rather than with mqtttest and dbustest, which
@@ -23,7 +23,7 @@ type broker struct {
 	URL  string // tcp://127.0.0.1:port
 	Addr string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -48,7 +48,7 @@ func startBroker(dir string) (*broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &broker{Addr: "127.0.0.1:" + strconv.Itoa(port), out: &syncBuffer{}, done: make(chan struct{})}
+	b := &broker{Addr: "127.0.0.1:" + strconv.Itoa(port), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	b.URL = "tcp://" + b.Addr
 	var conf strings.Builder
 	conf.WriteString("persistence false\nset_tcp_nodelay true\nmax_queued_messages 1000000\nlog_dest stderr\nlog_type error\nlog_type warning\n")
@@ -126,7 +126,7 @@ func startBus(dir string) (*bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	b.cmd.Stderr = stderr
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dbus-daemon: %w", err)
@@ -163,21 +163,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // served is a gate served by the D-Bus link on a private bus.
@@ -142,24 +143,6 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by run's goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func waitOutput(t *testing.T, what string, b interface{ String() string }, ok func(string) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -192,7 +175,7 @@ func TestWatch(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var out, errOut syncBuffer
+			var out, errOut syncbuf.Buffer
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, args, &out, &errOut) }()
 			waitOutput(t, "the current status", &out, func(s string) bool { return strings.Contains(s, tc.first) })
@@ -286,7 +269,7 @@ func TestBinary(t *testing.T) {
 	})
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run("watch until "+sig.String(), func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			c := exec.Command(bin, "--address", s.bus.Address, "watch")
 			c.Stdout = &out
 			if err := c.Start(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 func writeConfig(t *testing.T, s string) string {
@@ -82,7 +84,7 @@ func TestUnknownPinIsAConfigError(t *testing.T) {
 func TestSimulateStartsAndStopsCleanly(t *testing.T) {
 	cfg := writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\nbroker = \"\"\n[dbus]\nbus = \"none\"\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	var o, e syncBuffer
+	var o, e syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-config", cfg}, &o, &e) }()
 	deadline := time.Now().Add(10 * time.Second)

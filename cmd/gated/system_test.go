@@ -13,6 +13,7 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // TestWholeSystem runs gated as it runs on a Pi, with a simulated gate, a
@@ -52,7 +53,7 @@ bus = %q
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-config", cfg}, &stderr, &stderr) }()
 

@@ -21,6 +21,7 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // fixture is a gate served on a private bus, and a client connection.
@@ -30,13 +31,13 @@ type fixture struct {
 	svc    *dbuslink.Service
 	client *dbus.Conn
 	obj    dbus.BusObject
-	log    *logBuffer
+	log    *syncbuf.Buffer
 	stop   func() error // ends Run and returns its error
 }
 
 func newFixture(t *testing.T, opt dbuslink.Options) *fixture {
 	t.Helper()
-	f := &fixture{bus: dbustest.Start(t), gate: gatetest.Start(t), log: &logBuffer{}}
+	f := &fixture{bus: dbustest.Start(t), gate: gatetest.Start(t), log: &syncbuf.Buffer{}}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -600,23 +601,6 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestTools drives the service with systemd's busctl and GLib's gdbus, as
 // the README shows.

@@ -1,7 +1,6 @@
 package mqttlink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,33 +21,16 @@ import (
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
-// logBuf collects a link's log for a test to search.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func captureLog() (*slog.Logger, *logBuf) {
-	b := &logBuf{}
+func captureLog() (*slog.Logger, *syncbuf.Buffer) {
+	b := &syncbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
 // waitLog waits up to 10s for the log to contain s.
-func waitLog(t testing.TB, b *logBuf, s string) {
+func waitLog(t testing.TB, b *syncbuf.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(b.String(), s) {
@@ -352,7 +334,7 @@ func TestLastWill(t *testing.T) {
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "GATED_MQTT_HELPER="+b.URL)
-			var out logBuf
+			var out syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -6,13 +6,11 @@ package sim_test
 // goroutines a moment to react; it never sleeps to wait for a timer.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/sim"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 const (
@@ -89,28 +88,9 @@ type motorChange struct {
 
 func (c motorChange) String() string { return fmt.Sprintf("%v@%v", c.dir, c.at.Sub(epoch)) }
 
-// logBuf collects the logs of one test, shown only if it fails: t.Log must
-// not be called once the test has ended, and timers may still fire then.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func start(t *testing.T, gcfg gate.Config, scfg sim.Config) *rig {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	// Wall-clock times would only mislead: the test runs in simulated time.
 	noTime := func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {

@@ -8,7 +8,6 @@ package dbustest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // Daemon is a running private dbus-daemon.
@@ -33,7 +34,7 @@ type Daemon struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 }
 
@@ -174,7 +175,7 @@ func (d *Daemon) launch() {
 	if err != nil {
 		d.t.Fatalf("dbustest: %v", err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		d.t.Fatalf("dbustest: start dbus-daemon: %v", err)
@@ -245,21 +246,4 @@ func (d *Daemon) signal(sig os.Signal) {
 	if d.cmd != nil {
 		d.cmd.Process.Signal(sig)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 func TestStartServesMQTT(t *testing.T) {
@@ -95,7 +95,7 @@ func TestStartRefuses(t *testing.T) {
 }
 
 func TestStopIsQuiet(t *testing.T) {
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	addr, stop, err := Start(context.Background(), "127.0.0.1:0", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -106,21 +106,4 @@ func TestStopIsQuiet(t *testing.T) {
 	if s := logs.String(); strings.Contains(s, "level=WARN") || strings.Contains(s, "level=ERROR") {
 		t.Errorf("stopping with a client connected logged warnings:\n%s", s)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,7 +8,6 @@
 package mqtttest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -31,6 +30,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"rocksaying.tw/gated/internal/syncbuf"
 )
 
 // Options shape the broker.
@@ -65,7 +66,7 @@ type Broker struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 }
 
 // mosquittoPaths are where Binary looks: Debian puts it in /usr/sbin, which
@@ -175,7 +176,7 @@ func (b *Broker) start(bin string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.out == nil {
-		b.out = &syncBuffer{}
+		b.out = &syncbuf.Buffer{}
 	}
 	cmd := exec.Command(bin, "-c", b.conf)
 	cmd.Stdout, cmd.Stderr = b.out, b.out
@@ -310,23 +311,6 @@ func WritePKI(t testing.TB, dir string) PKI {
 		ClientCertFile: write("client.pem", "CERTIFICATE", cliDER),
 		ClientKeyFile:  writeKey("client.key", cliKey),
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Msg is a message a Client received.
