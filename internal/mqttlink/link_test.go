@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -175,10 +176,17 @@ func TestRetainedStatusForLateSubscriber(t *testing.T) {
 	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
 	user := mqtttest.Connect(t, b.URL)
 	online(t, user, l.cfg.TopicPrefix)
+	statuses := user.Subscribe(l.t.status)
 	if _, err := tg.Do(context.Background(), gate.CmdOpen, gate.CauseDBus); err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	want := tg.WaitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
+	// Only once the broker has it is the status retained for a later
+	// subscriber; before that, a subscriber would get it live.
+	next(t, statuses, 5*time.Second, "status with seq "+fmt.Sprint(want.Seq), func(m mqtttest.Msg) bool {
+		var st gate.Status
+		return json.Unmarshal([]byte(m.Payload), &st) == nil && st.Seq == want.Seq
+	})
 
 	// A subscriber that comes later sees the latest status, retained.
 	late := mqtttest.Connect(t, b.URL)
@@ -542,15 +550,25 @@ func TestSimTopic(t *testing.T) {
 	for _, w := range []string{" Obstruct\n", "bogus", "clear"} {
 		user.Publish(prefix+"/sim", []byte(w), false)
 	}
-	for _, want := range []string{"obstruct", "bogus", "clear"} {
+	// paho hands each message to its own goroutine (OrderMatters(false)),
+	// so the controls may arrive in any order; the retained "jam" never.
+	var got []string
+	for range 3 {
 		select {
-		case got := <-sim.seen:
-			if got != want {
-				t.Errorf("control %q, want %q (a retained control must be ignored)", got, want)
-			}
+		case c := <-sim.seen:
+			got = append(got, c)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("no control %q in 5s", want)
+			t.Fatalf("got controls %q in 5s, want 3", got)
 		}
+	}
+	slices.Sort(got)
+	if want := []string{"bogus", "clear", "obstruct"}; !slices.Equal(got, want) {
+		t.Errorf("controls %q, want %q (a retained control must be ignored)", got, want)
+	}
+	select {
+	case c := <-sim.seen:
+		t.Errorf("a fourth control %q: the retained one must be ignored", c)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 
