@@ -97,8 +97,17 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 		defer stopBroker()
 	}
 
+	// gate.New starts nothing: Run does, once every part has been accepted.
+	sd := newNotifier(log)
+	g, err := gate.New(gateConfig(cfg), hw.pins, gate.Options{
+		Clock: clk, Log: log.With("part", "gate"),
+		Heartbeat: sd.heartbeat, HeartbeatEvery: sd.watchdogEvery,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+
 	var link *mqttlink.Link
-	var g *gate.Gate
 	if cfg.MQTT.Broker != "" {
 		m := cfg.MQTT
 		password, err := mqttlink.ReadPassword(m.PasswordFile)
@@ -119,20 +128,12 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 			CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
 			KeepAlive: m.KeepAlive, MaxCommandAge: m.MaxCommandAge,
 			Discovery: m.Discovery, DiscoveryPrefix: m.DiscoveryPrefix, GateName: cfg.Gate.Name,
-		}, gateRef{&g}, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version})
+		}, g, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version})
 		if err != nil {
 			return usageError{err}
 		}
 	}
 
-	sd := newNotifier(log)
-	g, err = gate.New(gateConfig(cfg), hw.pins, gate.Options{
-		Clock: clk, Log: log.With("part", "gate"),
-		Heartbeat: sd.heartbeat, HeartbeatEvery: sd.watchdogEvery,
-	})
-	if err != nil {
-		return usageError{err}
-	}
 	sd.status = func() string { return statusLine(g.Status(), link, cfg) }
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -196,16 +197,6 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 	}
 	return runErr
 }
-
-// gateRef lets the MQTT link be built (and its configuration refused)
-// before the gate exists; it is only used after the gate has started.
-type gateRef struct{ g **gate.Gate }
-
-func (r gateRef) Do(ctx context.Context, c gate.Command, cause gate.Cause) (gate.Status, error) {
-	return (*r.g).Do(ctx, c, cause)
-}
-func (r gateRef) Status() gate.Status                     { return (*r.g).Status() }
-func (r gateRef) Subscribe() (<-chan gate.Status, func()) { return (*r.g).Subscribe() }
 
 // waitStarted returns once the gate has read its inputs and set its outputs.
 func waitStarted(ctx context.Context, g *gate.Gate, done <-chan error) error {
