@@ -341,7 +341,8 @@ func lineOf(s, key string) int {
 			continue
 		}
 		k = strings.Trim(strings.TrimSpace(k), `"'`)
-		if k == name && cur == section || section == "" && k == key || cur == "" && k == key {
+		// key = … in its section, or a dotted key (gpio.open_limit = …) at the top.
+		if (cur == section && k == name) || (cur == "" && k == key) {
 			return i + 1
 		}
 	}
