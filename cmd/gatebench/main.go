@@ -145,11 +145,7 @@ func run(o options, w io.Writer) error {
 }
 
 func inProcess(o options, r *report, b *broker, dir string, step func(string)) error {
-	busDir, err := os.MkdirTemp(dir, "bus")
-	if err != nil {
-		return err
-	}
-	bus, err := startBus(busDir)
+	bus, err := startBus(dir)
 	if err != nil {
 		return err
 	}
@@ -213,11 +209,7 @@ func inProcess(o options, r *report, b *broker, dir string, step func(string)) e
 }
 
 func daemonFigures(o options, r *report, b *broker, dir string, step func(string)) error {
-	busDir, err := os.MkdirTemp(dir, "bus")
-	if err != nil {
-		return err
-	}
-	bus, err := startBus(busDir)
+	bus, err := startBus(dir)
 	if err != nil {
 		return err
 	}

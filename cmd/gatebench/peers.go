@@ -98,13 +98,18 @@ type bus struct {
 	done    chan struct{}
 }
 
-func startBus(dir string) (*bus, error) {
+// startBus starts a private dbus-daemon in a new directory under parent.
+func startBus(parent string) (*bus, error) {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		return nil, fmt.Errorf("dbus-daemon not found: install the dbus package: %w", err)
 	}
+	dir, err := os.MkdirTemp(parent, "bus")
+	if err != nil {
+		return nil, err
+	}
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(dir, "bus.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+	err = os.WriteFile(conf, []byte(fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
