@@ -97,11 +97,12 @@ type Status struct {
 
 // sameAs reports whether two statuses say the same thing (seq aside).
 func (s Status) sameAs(o Status) bool {
-	s.Seq, o.Seq = 0, 0
-	return s.Since.Equal(o.Since) && s.withoutSince() == o.withoutSince()
+	if !s.Since.Equal(o.Since) {
+		return false // Equal, not ==: == also compares locations and monotonic readings
+	}
+	s.Seq, o.Seq, s.Since, o.Since = 0, 0, time.Time{}, time.Time{}
+	return s == o
 }
-
-func (s Status) withoutSince() Status { s.Since = time.Time{}; return s }
 
 // statusJSON fixes the wire format of since: UTC, milliseconds, as SPEC.md
 // shows it ("2026-11-22T10:15:03.512Z").
