@@ -42,7 +42,8 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 	quiet := slog.New(levelFilter{log.Handler(), slog.LevelWarn})
 	s := mochi.New(&mochi.Options{InlineClient: false, Logger: quiet})
 	// mochi refuses every client until an auth hook says otherwise.
-	if err := s.AddHook(new(allowAll), nil); err != nil {
+	auth := new(allowAll)
+	if err := s.AddHook(auth, nil); err != nil {
 		return "", nil, fmt.Errorf("demo broker: %w", err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "demo", Address: addr})
@@ -62,6 +63,12 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 	stop := func() {
 		once.Do(func() {
 			close(done)
+			// mochi's Close races, under -race, with what its connection
+			// goroutines read when they start (mochi-mqtt/server#541):
+			// taking the lock every connection took in its auth hook
+			// orders those reads before Close.
+			auth.mu.Lock()
+			auth.mu.Unlock() //nolint:staticcheck // an empty critical section: only the ordering is wanted
 			s.Close()
 			log.Info("demo broker stopped")
 		})
@@ -79,7 +86,10 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 // allowAll lets every client connect and use every topic, as mochi's
 // hooks/auth.AllowHook does; that package also pulls in a YAML parser
 // (for its ledger) that gated has no other use for.
-type allowAll struct{ mochi.HookBase }
+type allowAll struct {
+	mochi.HookBase
+	mu sync.Mutex // see stop in Start
+}
 
 func (*allowAll) ID() string { return "allow-all" }
 
@@ -87,7 +97,11 @@ func (*allowAll) Provides(b byte) bool {
 	return slices.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck}, b)
 }
 
-func (*allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (a *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool {
+	a.mu.Lock()
+	a.mu.Unlock() //nolint:staticcheck // see stop in Start
+	return true
+}
 
 func (*allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 

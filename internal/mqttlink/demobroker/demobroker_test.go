@@ -50,23 +50,25 @@ func TestStartServesMQTT(t *testing.T) {
 
 func TestStartStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, stop, err := Start(ctx, "127.0.0.1:0", nil)
+	logs := &syncbuf.Buffer{}
+	addr, stop, err := Start(ctx, "127.0.0.1:0", slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	defer stop()
 	cancel()
+	// No probe while it stops: a connection that mochi accepts during its
+	// Close is a data race of mochi's own (mochi-mqtt/server#541).
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			return
-		}
-		c.Close()
+	for !strings.Contains(logs.String(), "demo broker stopped") {
 		if time.Now().After(deadline) {
-			t.Fatalf("still listening on %s 5s after the context ended", addr)
+			t.Fatalf("not stopped 5s after the context ended:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("still listening on %s after the context ended", addr)
 	}
 }
 
