@@ -287,8 +287,8 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		seq++
 		st.Seq = seq
 		last = st
+		g.publish(st) // before the log line: a write to the journal can wait
 		g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
-		g.publish(st)
 	}
 	// apply drives the outputs to what the machine wants. It returns the
 	// first output error, if any. A failing output is logged when it starts
