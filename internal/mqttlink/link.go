@@ -96,7 +96,7 @@ const (
 const (
 	commandTimeout   = 2 * time.Second  // how long a command may wait for the gate
 	publishTimeout   = 5 * time.Second  // one publication or subscription
-	resultWait       = time.Second      // a handler waiting for room in the result queue
+	resultWait       = time.Second      // the worker waiting for room in the result queue
 	offlineTimeout   = 2 * time.Second  // the "offline" publication on exit
 	quiesce          = 250              // ms paho may take to send DISCONNECT
 	stopTimeout      = 3 * time.Second  // our goroutines winding down
@@ -104,10 +104,12 @@ const (
 	maxReconnectWait = 10 * time.Second // backoff ceiling between attempts
 	jobQueue         = 32               // commands waiting for the gate
 	// resultQueue is the results waiting for the broker. A flood's
-	// backlog waits here, about 100 bytes a result, and not in paho's
-	// handler goroutines, kilobytes each (see answer).
-	resultQueue  = 4096
-	resultWindow = 64 // results awaiting their PUBACK
+	// backlog waits here, about 100 bytes a result.
+	resultQueue = 16384
+	// ackWindow is the publications awaiting their PUBACK. Waiting for
+	// each in turn held delivery to one publication per round trip to the
+	// broker, fewer results a second than a flood brings commands.
+	ackWindow = 1024
 )
 
 // Link is the gate's MQTT connection. Make one with New, start it with Run.
@@ -222,7 +224,10 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		SetClientID(l.cfg.ClientID).
 		SetCleanSession(true). // a command sent while we were away is never run later
 		SetResumeSubs(false).
-		SetOrderMatters(false). // handlers run on their own goroutines: none can stall paho
+		// Handlers run in order on paho's router goroutine, so commands are
+		// carried out in the order they were published. They never block
+		// or publish (either could stall paho): they queue work for ours.
+		SetOrderMatters(true).
 		SetKeepAlive(l.cfg.KeepAlive).
 		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).
 		SetConnectTimeout(connectTimeout).
@@ -380,7 +385,7 @@ func (l *Link) Run(ctx context.Context) error {
 	}
 	ictx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){l.publisher, l.worker, l.resulter} {
+	for _, f := range []func(context.Context){l.publisher, l.worker} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ictx) }()
 	}
@@ -417,9 +422,9 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// The paho handlers below run on paho's goroutines: they never publish or
-// wait on a token, and wait at most a bounded time for room in our queues;
-// our goroutines do the rest.
+// The paho handlers below run on paho's goroutines: they never publish,
+// wait on a token or wait for room in our queues; our goroutines do the
+// rest.
 
 func (l *Link) onConnect(mqtt.Client) {
 	l.failLog.reset()
@@ -447,7 +452,7 @@ func (l *Link) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
 	req, err := parseCommand(m.Payload(), m.Retained(), l.clk.Now(), l.cfg.MaxCommandAge)
 	if err != nil {
-		l.answer(req, gate.Status{}, err)
+		l.answer(req, gate.Status{}, err, false)
 		return
 	}
 	select {
@@ -455,7 +460,7 @@ func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
 	default:
 		// A flood must not grow memory: the queue is bounded and the
 		// sender learns at once that the command was not taken.
-		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"})
+		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"}, false)
 	}
 }
 
@@ -476,16 +481,14 @@ func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// answer queues the result of one command message. It waits a little for
-// room (paho acknowledges a QoS 1 message only when its handler returns, so
-// this slows a flood down at the broker), then drops the result rather than
-// block for good. Each wait holds one of paho's handler goroutines, so the
-// queue is deep enough that a flood rarely waits here (resultQueue).
-func (l *Link) answer(req request, st gate.Status, err error) {
+// answer queues the result of one command message, then logs it. The
+// worker (wait) waits a little for room in the queue and then drops the
+// result rather than block for good; a paho handler never waits: the
+// queue is deep enough (resultQueue) that a flood's refusals fit.
+func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 	r := result{ID: req.ID, Command: req.Word, OK: err == nil}
 	if err == nil {
 		r.State = st.State
-		l.log.Info("command", "id", req.ID, "command", req.Cmd, "state", st.State)
 	} else {
 		var re *gate.RefusedError
 		if errors.As(err, &re) {
@@ -493,15 +496,30 @@ func (l *Link) answer(req request, st gate.Status, err error) {
 		} else {
 			r.Error, r.Message = "error", err.Error() // not a refusal: say so plainly
 		}
-		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
 	}
-	t := time.NewTimer(resultWait)
-	defer t.Stop()
+	queued := false
 	select {
 	case l.results <- r:
-	case <-t.C:
+		queued = true
+	default:
+	}
+	if !queued && wait {
+		t := time.NewTimer(resultWait)
+		select {
+		case l.results <- r:
+			queued = true
+		case <-t.C:
+		case <-l.done:
+		}
+		t.Stop()
+	}
+	if err == nil {
+		l.log.Info("command", "id", req.ID, "command", req.Cmd, "state", st.State)
+	} else {
+		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
+	}
+	if !queued {
 		l.dropLog.log(l.log, "result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
-	case <-l.done:
 	}
 }
 
@@ -520,7 +538,7 @@ func (l *Link) worker(ctx context.Context) {
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
 			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
 			cancel()
-			l.answer(j.req, st, err)
+			l.answer(j.req, st, err, true)
 		}
 	}
 }
@@ -536,55 +554,54 @@ func (l *Link) simControl(w string) {
 	l.log.Info("simulation control", "control", w)
 }
 
-// resulter publishes results, which are not retained: a result for a
-// client that is gone is worth nothing, so during an outage they are
-// dropped. Up to resultWindow results await their PUBACK at once: waiting
-// for each in turn held delivery to one result per round trip to the
-// broker, fewer than a flood of commands brings, and the commands' paho
-// handlers then piled up waiting for room in l.results (thousands of
-// goroutines, tens of MiB, and results dropped after resultWait).
-func (l *Link) resulter(ctx context.Context) {
-	inflight := make(chan sentResult, resultWindow)
-	reaped := make(chan struct{})
+// acker waits for the PUBACKs of publications in the background, in the
+// order they were made, with at most window of them outstanding.
+type acker struct {
+	sent chan sent
+	done chan struct{}
+}
+
+// sent is a publication awaiting its PUBACK.
+type sent struct {
+	tok      mqtt.Token
+	deadline time.Time
+	status   bool // the status or the state, not a result
+}
+
+// startAcker starts an acker; failed is called, on the acker's goroutine,
+// for each publication that failed or had no PUBACK within publishTimeout.
+// It stops when ctx ends.
+func startAcker(ctx context.Context, window int, failed func(sent, error)) *acker {
+	a := &acker{sent: make(chan sent, window), done: make(chan struct{})}
 	go func() {
-		defer close(reaped)
+		defer close(a.done)
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case s := <-inflight:
+			case s := <-a.sent:
 				if err := waitUntil(ctx, s.tok, s.deadline); err != nil {
-					l.dropLog.log(l.log, "publishing result failed", "err", err)
+					failed(s, err)
 				}
 			}
 		}
 	}()
-	defer func() { <-reaped }()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-l.results:
-			if !l.client.IsConnectionOpen() {
-				l.log.Debug("result dropped: not connected", "id", echo(r.ID))
-				continue
-			}
-			b, _ := json.Marshal(r)
-			s := sentResult{l.client.Publish(l.t.result, 1, false, b), time.Now().Add(publishTimeout)}
-			select {
-			case inflight <- s:
-			case <-ctx.Done():
-				return
-			}
-		}
+	return a
+}
+
+// add hands the acker a publication's token, waiting while window of them
+// are outstanding. It is false if ctx ended first.
+func (a *acker) add(ctx context.Context, tok mqtt.Token, status bool) bool {
+	select {
+	case a.sent <- sent{tok, time.Now().Add(publishTimeout), status}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
-// sentResult is a result publication awaiting its PUBACK.
-type sentResult struct {
-	tok      mqtt.Token
-	deadline time.Time
-}
+// stop waits for the acker's goroutine, which ends with ctx.
+func (a *acker) stop() { <-a.done }
 
 // waitUntil waits for a token until deadline, or until ctx ends (nil).
 func waitUntil(ctx context.Context, t mqtt.Token, deadline time.Time) error {
@@ -600,12 +617,35 @@ func waitUntil(ctx context.Context, t mqtt.Token, deadline time.Time) error {
 	}
 }
 
-// publisher is the only goroutine that publishes status, state,
-// availability and discovery, so that after any reconnection the latest
-// status is the one retained. During an outage it keeps only the latest.
+// publisher is the only goroutine that publishes: status, state,
+// availability, discovery and results. It does not wait for each PUBACK:
+// paho writes publications in the order they are handed to it, and an
+// acker watches the PUBACKs. That order gives two guarantees:
+//   - after any reconnection, the latest status is the one retained: a
+//     failed or unanswered status has the latest published again;
+//   - a result goes out after the status it reports, so a client that gets
+//     "ok, opening" and then reads the status topic never sees the state from
+//     before the command. The gate hands a status to its subscribers before
+//     it answers the command, so that status is waiting in sub when the
+//     result arrives.
+//
+// During an outage it keeps only the latest status, and drops results: a
+// result for a client that is gone is worth nothing.
 func (l *Link) publisher(ctx context.Context) {
 	sub, cancel := l.g.Subscribe()
 	defer cancel()
+	failed := make(chan error, 1)
+	acks := startAcker(ctx, ackWindow, func(p sent, err error) {
+		if !p.status {
+			l.dropLog.log(l.log, "publishing result failed", "err", err)
+			return
+		}
+		select {
+		case failed <- err:
+		default: // one republication pending is enough
+		}
+	})
+	defer acks.stop()
 	var (
 		latest  = l.g.Status()
 		dirty   = true
@@ -613,17 +653,36 @@ func (l *Link) publisher(ctx context.Context) {
 		pending bool // a connection waits for its set-up
 	)
 	for {
+		var res *result
 		select {
 		case <-ctx.Done():
 			return
 		case st := <-sub:
 			latest, dirty = st, true
+		case r := <-l.results:
+			res = &r
 		case <-l.connEv:
 			pending = true
 		case <-retry:
 			retry = nil
+		case err := <-failed:
+			l.setupLog.log(l.log, "publishing status failed, retrying", "err", err)
+			dirty, retry = true, time.After(2*time.Second)
+			continue
+		}
+		// Catch up with the gate: the status a result reports is here.
+		for caught := false; !caught; {
+			select {
+			case st := <-sub:
+				latest, dirty = st, true
+			default:
+				caught = true
+			}
 		}
 		if !l.client.IsConnectionOpen() {
+			if res != nil {
+				l.log.Debug("result dropped: not connected", "id", echo(res.ID))
+			}
 			continue // onConnect brings us back
 		}
 		if pending {
@@ -635,12 +694,17 @@ func (l *Link) publisher(ctx context.Context) {
 			pending, dirty = false, true
 		}
 		if dirty {
-			if err := l.publishStatus(latest); err != nil {
-				l.setupLog.log(l.log, "publishing status failed, retrying", "err", err)
-				retry = time.After(2 * time.Second)
-				continue
+			if !acks.add(ctx, l.client.Publish(l.t.status, 1, true, latest.JSON()), true) ||
+				!acks.add(ctx, l.client.Publish(l.t.state, 1, true, string(latest.State)), true) {
+				return
 			}
 			dirty = false
+		}
+		if res != nil {
+			b, _ := json.Marshal(res)
+			if !acks.add(ctx, l.client.Publish(l.t.result, 1, false, b), false) {
+				return
+			}
 		}
 	}
 }
@@ -672,16 +736,6 @@ func (l *Link) setUp() error {
 		return fmt.Errorf("availability: %w", err)
 	}
 	l.log.Info("online", "command_topic", l.t.command, "status_topic", l.t.status)
-	return nil
-}
-
-func (l *Link) publishStatus(st gate.Status) error {
-	if err := wait(l.client.Publish(l.t.status, 1, true, st.JSON())); err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	if err := wait(l.client.Publish(l.t.state, 1, true, string(st.State))); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
 	return nil
 }
 

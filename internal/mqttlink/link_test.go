@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -550,8 +551,8 @@ func TestSimTopic(t *testing.T) {
 	for _, w := range []string{" Obstruct\n", "bogus", "clear"} {
 		user.Publish(prefix+"/sim", []byte(w), false)
 	}
-	// paho hands each message to its own goroutine (OrderMatters(false)),
-	// so the controls may arrive in any order; the retained "jam" never.
+	// Controls are passed on in the order they were published; the
+	// retained "jam" never.
 	var got []string
 	for range 3 {
 		select {
@@ -561,9 +562,8 @@ func TestSimTopic(t *testing.T) {
 			t.Fatalf("got controls %q in 5s, want 3", got)
 		}
 	}
-	slices.Sort(got)
-	if want := []string{"bogus", "clear", "obstruct"}; !slices.Equal(got, want) {
-		t.Errorf("controls %q, want %q (a retained control must be ignored)", got, want)
+	if want := []string{"obstruct", "bogus", "clear"}; !slices.Equal(got, want) {
+		t.Errorf("controls %q, want %q in that order (a retained control must be ignored)", got, want)
 	}
 	select {
 	case c := <-sim.seen:
@@ -754,7 +754,7 @@ func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 	results := user.Subscribe(l.t.result)
 	online(t, user, prefix)
 
-	const n = 10 // well within resultWindow
+	const n = 10 // well within ackWindow
 	for i := range n {
 		user.Publish(l.t.command, []byte(fmt.Sprintf(`{"command":"stop","id":"%d"}`, i)), false)
 	}
@@ -773,9 +773,10 @@ func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 }
 
 // A flood's backlog of results must wait in the result queue, a few dozen
-// bytes each, not in paho's handler goroutines (one per message, kilobytes
-// each, blocked in answer): gatebench's flood of 10 000 commands in a
-// second peaked at 93 MiB resident with a queue of 256.
+// bytes each, and a paho handler must not block when answering: handlers
+// run on paho's router goroutine. (Before, with a handler goroutine per
+// message blocked in answer, gatebench's flood of 10 000 commands in a
+// second peaked at 93 MiB resident with a queue of 256.)
 func TestResultBacklogWaitsInTheQueue(t *testing.T) {
 	l, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "gated-" + t.Name()}, gatetest.StartUnknown(t), Options{Log: quietLog()})
 	if err != nil {
@@ -786,7 +787,7 @@ func TestResultBacklogWaitsInTheQueue(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range backlog {
-			l.answer(request{ID: fmt.Sprint(i), Word: "open"}, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "busy"})
+			l.answer(request{ID: fmt.Sprint(i), Word: "open"}, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "busy"}, false)
 		}
 	}()
 	select {
@@ -798,5 +799,168 @@ func TestResultBacklogWaitsInTheQueue(t *testing.T) {
 	}
 	if got := len(l.results); got != backlog {
 		t.Errorf("queued results: got %d, want %d", got, backlog)
+	}
+}
+
+// Commands are carried out in the order they were published: "open" then
+// "stop" must leave the gate stopped, never opening. (With a paho handler
+// goroutine per message, a burst reached the gate shuffled.)
+func TestCommandsRunInPublishedOrder(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := gatetest.StartUnknown(t)
+	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
+	user := mqtttest.Connect(t, b.URL)
+	results := user.Subscribe(l.t.result)
+	online(t, user, l.cfg.TopicPrefix)
+
+	const n = 30 // fewer than jobQueue: none is refused as busy
+	toks := make([]mqtt.Token, 0, n)
+	for i := range n {
+		cmd := "open"
+		if i%2 == 1 {
+			cmd = "stop"
+		}
+		toks = append(toks, user.PublishAsync(l.t.command, fmt.Appendf(nil, `{"command":%q,"id":"%d"}`, cmd, i)))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	var ids []string
+	for range n {
+		r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
+		ids = append(ids, r.ID)
+	}
+	for i, id := range ids {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("results in the order %v, want 0 to %d in order: commands ran out of order", ids, n-1)
+		}
+	}
+	if st := tg.Status(); st.State != gate.Stopped {
+		t.Errorf("state %s after a burst ending in stop, want stopped", st.State)
+	}
+	if o, c := tg.Motors(); o != gpio.Low || c != gpio.Low {
+		t.Errorf("motor_open %v motor_close %v after a burst ending in stop, want both low", o, c)
+	}
+}
+
+// A result goes out after the status it reports, so a client that gets
+// "ok, opening" and then looks at the status topic never sees the state
+// from before the command.
+func TestResultFollowsItsStatus(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := gatetest.StartUnknown(t)
+	l, _ := startLink(t, Config{Broker: b.URL}, tg, Options{})
+	user := mqtttest.Connect(t, b.URL)
+	// One subscription: the broker forwards the link's publications to it
+	// in the order the link made them.
+	all := user.Subscribe(l.cfg.TopicPrefix + "/+")
+	next(t, all, 10*time.Second, "online", func(m mqtttest.Msg) bool { return m.Topic == l.t.availability && m.Payload == "online" })
+
+	var last gate.Status
+	for i := range 20 {
+		cmd, want := "open", gate.Opening
+		if i%2 == 1 {
+			cmd, want = "stop", gate.Stopped
+		}
+		user.Publish(l.t.command, fmt.Appendf(nil, `{"command":%q,"id":"%d"}`, cmd, i), false)
+		for {
+			m := next(t, all, 5*time.Second, "result "+fmt.Sprint(i), func(m mqtttest.Msg) bool { return m.Topic == l.t.status || m.Topic == l.t.result })
+			if m.Topic == l.t.status {
+				if err := json.Unmarshal([]byte(m.Payload), &last); err != nil {
+					t.Fatalf("status %q: %v", m.Payload, err)
+				}
+				continue
+			}
+			r := decodeResult(t, m)
+			if !r.OK || r.State != want {
+				t.Fatalf("result %+v, want ok %s", r, want)
+			}
+			if last.State != r.State {
+				t.Fatalf("command %d: result %q arrived while the latest status was %q: the result overtook its status", i, r.State, last.State)
+			}
+			break
+		}
+	}
+}
+
+// blockingClient holds the first status publication after arm until
+// release: a publisher busy while the gate moves on.
+type blockingClient struct {
+	mqtt.Client
+	topic   string
+	armed   atomic.Bool
+	blocked chan struct{} // receives when a publication is held
+	release chan struct{}
+}
+
+func (c *blockingClient) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
+	if topic == c.topic && c.armed.CompareAndSwap(true, false) {
+		c.blocked <- struct{}{}
+		<-c.release
+	}
+	return c.Client.Publish(topic, qos, retained, payload)
+}
+
+// While the publisher is busy, the gate moves on: a result and the status
+// it reports then wait side by side, and the status must still go first.
+func TestResultFollowsItsStatusWhenPublisherIsBusy(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	tg := gatetest.StartUnknown(t)
+	prefix := "test/" + t.Name()
+	l, err := New(Config{Broker: b.URL, ClientID: "gated-" + t.Name(), TopicPrefix: prefix}, tg, Options{Log: testLog(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	bc := &blockingClient{Client: l.client, topic: l.t.status, blocked: make(chan struct{}), release: make(chan struct{})}
+	l.client = bc
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	user := mqtttest.Connect(t, b.URL)
+	all := user.Subscribe(prefix + "/+")
+	next(t, all, 10*time.Second, "online", func(m mqtttest.Msg) bool { return m.Topic == l.t.availability && m.Payload == "online" })
+
+	statusSeq := func(m mqtttest.Msg) uint64 {
+		var st gate.Status
+		if err := json.Unmarshal([]byte(m.Payload), &st); err != nil {
+			t.Fatalf("status %q: %v", m.Payload, err)
+		}
+		return st.Seq
+	}
+	// Start with the publisher idle: the gate's status is out.
+	seq0 := tg.Status().Seq
+	next(t, all, 5*time.Second, "the first status", func(m mqtttest.Msg) bool { return m.Topic == l.t.status && statusSeq(m) == seq0 })
+	for round := range 10 {
+		seq0 := tg.Status().Seq
+		bc.armed.Store(true)
+		user.Publish(l.t.command, []byte(`{"command":"open","id":"open"}`), false)
+		<-bc.blocked // the publisher holds a status
+		user.Publish(l.t.command, []byte(`{"command":"stop","id":"stop"}`), false)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(l.results) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d results queued after 5s, want 2", round, len(l.results))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		bc.release <- struct{}{}
+		// open makes status seq0+1 (opening), stop seq0+2 (stopped); the
+		// publisher may skip opening for the newer stopped.
+		reports := map[string]uint64{"open": seq0 + 1, "stop": seq0 + 2}
+		var shown uint64
+		for got := 0; got < 2; {
+			m := next(t, all, 5*time.Second, "results", func(m mqtttest.Msg) bool { return m.Topic == l.t.status || m.Topic == l.t.result })
+			if m.Topic == l.t.status {
+				shown = max(shown, statusSeq(m))
+				continue
+			}
+			got++
+			if r := decodeResult(t, m); shown < reports[r.ID] {
+				t.Fatalf("round %d: result %s (%s) arrived when the newest status was seq %d, want %d or newer: the result overtook its status", round, r.ID, r.State, shown, reports[r.ID])
+			}
+		}
 	}
 }
