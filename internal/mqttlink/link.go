@@ -236,6 +236,7 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(maxReconnectWait).
+		SetCustomOpenConnectionFn(openConn).
 		SetWill(l.t.availability, "offline", 1, true).
 		SetOnConnectHandler(l.onConnect).
 		SetConnectionLostHandler(l.onLost).
