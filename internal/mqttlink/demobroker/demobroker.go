@@ -67,10 +67,9 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 			// goroutines read when they start (mochi-mqtt/server#541):
 			// taking the lock every connection took in its auth hook
 			// orders those reads before Close.
-			auth.mu.Lock()
-			auth.mu.Unlock() //nolint:staticcheck // an empty critical section: only the ordering is wanted
+			n := auth.count()
 			s.Close()
-			log.Info("demo broker stopped")
+			log.Info("demo broker stopped", "connections", n)
 		})
 	}
 	go func() {
@@ -88,7 +87,14 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (string, func(), 
 // (for its ledger) that gated has no other use for.
 type allowAll struct {
 	mochi.HookBase
-	mu sync.Mutex // see stop in Start
+	mu      sync.Mutex // see stop in Start
+	clients int        // connections accepted
+}
+
+func (a *allowAll) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.clients
 }
 
 func (*allowAll) ID() string { return "allow-all" }
@@ -99,7 +105,8 @@ func (*allowAll) Provides(b byte) bool {
 
 func (a *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool {
 	a.mu.Lock()
-	a.mu.Unlock() //nolint:staticcheck // see stop in Start
+	a.clients++
+	a.mu.Unlock()
 	return true
 }
 
