@@ -53,6 +53,13 @@ func testLog(t testing.TB) *slog.Logger {
 // returns it once it is online.
 func startLink(t testing.TB, cfg Config, g Gate, opt Options) (l *Link, stop func() error) {
 	t.Helper()
+	return startLinkWith(t, cfg, g, opt, nil)
+}
+
+// startLinkWith is startLink with the link's paho client replaced by
+// wrap's (nil: kept) before it runs.
+func startLinkWith(t testing.TB, cfg Config, g Gate, opt Options, wrap func(*Link) mqtt.Client) (l *Link, stop func() error) {
+	t.Helper()
 	if cfg.ClientID == "" {
 		cfg.ClientID = "gated-test-" + strings.ReplaceAll(t.Name(), "/", "-")
 	}
@@ -65,6 +72,9 @@ func startLink(t testing.TB, cfg Config, g Gate, opt Options) (l *Link, stop fun
 	l, err := New(cfg, g, opt)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if wrap != nil {
+		l.client = wrap(l)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -735,21 +745,13 @@ func (t heldToken) Error() error          { return nil }
 func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	tg := gatetest.Start(t)
-	prefix := "test/" + t.Name()
-	l, err := New(Config{Broker: b.URL, ClientID: "gated-" + t.Name(), TopicPrefix: prefix}, tg, Options{Log: testLog(t)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	held := &heldClient{Client: l.client, topic: l.t.result, release: make(chan struct{})}
-	l.client = held
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		close(held.release)
-		cancel()
-		<-done
+	var held *heldClient
+	l, _ := startLinkWith(t, Config{Broker: b.URL}, tg, Options{}, func(l *Link) mqtt.Client {
+		held = &heldClient{Client: l.client, topic: l.t.result, release: make(chan struct{})}
+		return held
 	})
+	prefix := l.cfg.TopicPrefix
+	t.Cleanup(func() { close(held.release) }) // before the link stops
 	user := mqtttest.Connect(t, b.URL)
 	results := user.Subscribe(l.t.result)
 	online(t, user, prefix)
@@ -908,19 +910,13 @@ func (c *blockingClient) Publish(topic string, qos byte, retained bool, payload 
 func TestResultFollowsItsStatusWhenPublisherIsBusy(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	tg := gatetest.StartUnknown(t)
-	prefix := "test/" + t.Name()
-	l, err := New(Config{Broker: b.URL, ClientID: "gated-" + t.Name(), TopicPrefix: prefix}, tg, Options{Log: testLog(t)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	bc := &blockingClient{Client: l.client, topic: l.t.status, blocked: make(chan struct{}), release: make(chan struct{})}
-	l.client = bc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var bc *blockingClient
+	l, _ := startLinkWith(t, Config{Broker: b.URL}, tg, Options{}, func(l *Link) mqtt.Client {
+		bc = &blockingClient{Client: l.client, topic: l.t.status, blocked: make(chan struct{}), release: make(chan struct{})}
+		return bc
+	})
 	user := mqtttest.Connect(t, b.URL)
-	all := user.Subscribe(prefix + "/+")
+	all := user.Subscribe(l.cfg.TopicPrefix + "/+")
 	next(t, all, 10*time.Second, "online", func(m mqtttest.Msg) bool { return m.Topic == l.t.availability && m.Payload == "online" })
 
 	statusSeq := func(m mqtttest.Msg) uint64 {
