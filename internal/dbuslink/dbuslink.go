@@ -16,7 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 	"unicode"
 
@@ -69,6 +69,7 @@ type Options struct {
 // long connecting (dial, authentication, Hello, RequestName) may take.
 const (
 	commandTimeout = 5 * time.Second
+	shownWait      = time.Second // a reply waiting for its status to be shown
 	connectTimeout = 15 * time.Second
 	releaseTimeout = 2 * time.Second
 )
@@ -89,7 +90,57 @@ type Service struct {
 	props   *prop.Properties
 	lastSeq uint64
 
-	published atomic.Uint64 // lastSeq, for tests on other goroutines
+	// shown is lastSeq for other goroutines: a method call replies once
+	// the status it made has been shown.
+	shown seqWait
+}
+
+// seqWait holds the seq of the latest status shown on the bus and lets
+// other goroutines wait for it to reach a value.
+type seqWait struct {
+	mu  sync.Mutex
+	seq uint64
+	ch  chan struct{} // closed when seq moves; nil: no one waits
+}
+
+func (w *seqWait) set(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq <= w.seq {
+		return
+	}
+	w.seq = seq
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+func (w *seqWait) load() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq
+}
+
+// wait returns true once seq has been shown, false if ctx ends first.
+func (w *seqWait) wait(ctx context.Context, seq uint64) bool {
+	for {
+		w.mu.Lock()
+		if w.seq >= seq {
+			w.mu.Unlock()
+			return true
+		}
+		if w.ch == nil {
+			w.ch = make(chan struct{})
+		}
+		ch := w.ch
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Start connects to the bus, exports the object with all its interfaces and
@@ -239,6 +290,7 @@ func (s *Service) connect(ctx context.Context) error {
 		s.conn.Close()
 	}
 	s.conn, s.props, s.lastSeq = conn, props, st.Seq
+	s.shown.set(st.Seq)
 	return nil
 }
 
@@ -313,7 +365,7 @@ func (s *Service) publish(st gate.Status) {
 		return
 	}
 	s.lastSeq = st.Seq
-	defer s.published.Store(st.Seq)
+	defer s.shown.set(st.Seq)
 	// Properties first, so a client that reads them on StatusChanged sees
 	// the new values.
 	s.setProps(s.props, st)
@@ -402,8 +454,15 @@ func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
 	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
 	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
 	defer cancel()
-	_, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
+	st, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
 	go o.audit(cmd, string(sender), uid, err)
+	// Reply after the PropertiesChanged and StatusChanged of the status the
+	// command made: the bus delivers one sender's messages in order, so a
+	// caller that reads State on the reply sees that status or a newer one.
+	// Bounded: a bus that stopped reading must not hold the reply for long.
+	sctx, scancel := context.WithTimeout(o.s.life, shownWait)
+	o.s.shown.wait(sctx, st.Seq)
+	scancel()
 	if err != nil {
 		return Error(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -638,5 +639,65 @@ func TestTools(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A method's reply comes after the StatusChanged of the status the command
+// made, so a caller that reads State or GetStatus on the reply never sees
+// the state from before the command.
+func TestReplyFollowsItsStatus(t *testing.T) {
+	f := newFixture(t, dbuslink.Options{})
+	// What the client's connection reads, in the order it reads it.
+	var mu sync.Mutex
+	var seen []string
+	c, err := dbus.Connect(f.bus.Address, dbus.WithIncomingInterceptor(func(m *dbus.Message) {
+		var what string
+		switch m.Type {
+		case dbus.TypeSignal:
+			if m.Headers[dbus.FieldMember].Value() != "StatusChanged" || len(m.Body) != 1 {
+				return
+			}
+			var st gate.Status
+			if s, _ := m.Body[0].(string); st.UnmarshalJSON([]byte(s)) != nil {
+				return
+			}
+			what = "signal " + string(st.State)
+		case dbus.TypeMethodReply, dbus.TypeError:
+			what = "reply"
+		default:
+			return
+		}
+		mu.Lock()
+		seen = append(seen, what)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatalf("client connect: %v", err)
+	}
+	defer c.Close()
+	signals(t, c)
+	obj := c.Object(dbuslink.Name, dbuslink.Path)
+	for i := range 20 {
+		method := "Open"
+		if i%2 == 1 {
+			method = "Stop" // stopped, or closed while the closed limit is still on
+		}
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		if err := call(obj, dbuslink.Iface+"."+method).Err; err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		want := f.gate.Status().State // nothing else moves the test gate
+		mu.Lock()
+		got := slices.Clone(seen)
+		mu.Unlock()
+		if !slices.Contains(got, "signal "+string(want)) {
+			t.Fatalf("%s %d: the client read %q: the reply came before StatusChanged %s", method, i, got, want)
+		}
+		v, err := obj.GetProperty(dbuslink.Iface + ".State")
+		if err != nil || v.Value() != string(want) {
+			t.Fatalf("%s %d: State on the reply is %v (%v), want %s", method, i, v, err, want)
+		}
 	}
 }

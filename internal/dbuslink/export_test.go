@@ -1,4 +1,4 @@
 package dbuslink
 
 // Published returns the seq of the last status Run has emitted.
-func (s *Service) Published() uint64 { return s.published.Load() }
+func (s *Service) Published() uint64 { return s.shown.load() }
