@@ -498,7 +498,7 @@ func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 			r.Error, r.Message = "error", err.Error() // not a refusal: say so plainly
 		}
 	}
-	queued := false
+	queued, stopping := false, false
 	select {
 	case l.results <- r:
 		queued = true
@@ -511,6 +511,7 @@ func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 			queued = true
 		case <-t.C:
 		case <-l.done:
+			stopping = true // nothing publishes any more: not worth a warning
 		}
 		t.Stop()
 	}
@@ -519,7 +520,7 @@ func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 	} else {
 		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
 	}
-	if !queued {
+	if !queued && !stopping {
 		l.dropLog.log(l.log, "result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
 	}
 }
