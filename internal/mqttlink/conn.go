@@ -2,11 +2,11 @@ package mqttlink
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"net/url"
-	"os"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
@@ -24,25 +24,19 @@ type bufferedConn struct {
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // openConn opens the connection to the broker as paho itself would for
-// tcp:// and ssl:// (ALL_PROXY and friends honoured, the TLS server name
-// taken from the host), and buffers its reads.
+// tcp:// and ssl:// (ALL_PROXY and NO_PROXY honoured, through the proxy
+// package paho uses; the TLS server name taken from the host), and buffers
+// its reads.
 func openConn(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-	d := &net.Dialer{Timeout: o.ConnectTimeout}
-	var (
-		c   net.Conn
-		err error
-	)
-	switch u.Scheme {
-	case "tcp":
-		c, err = proxy.FromEnvironmentUsing(d).Dial("tcp", u.Host)
-	case "ssl":
-		if os.Getenv("all_proxy") == "" && os.Getenv("ALL_PROXY") == "" {
-			c, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
-			break
-		}
-		if c, err = proxy.FromEnvironmentUsing(d).Dial("tcp", u.Host); err != nil {
-			break
-		}
+	if u.Scheme != "tcp" && u.Scheme != "ssl" {
+		return nil, errors.New("mqtt: unsupported scheme " + u.Scheme)
+	}
+	// Without a proxy in the environment this is the dialer itself.
+	c, err := proxy.FromEnvironmentUsing(&net.Dialer{Timeout: o.ConnectTimeout}).Dial("tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "ssl" {
 		tc := o.TLSConfig.Clone()
 		if tc == nil {
 			tc = &tls.Config{}
@@ -51,16 +45,14 @@ func openConn(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 			tc.ServerName = u.Hostname()
 		}
 		t := tls.Client(c, tc)
-		if err = t.Handshake(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), o.ConnectTimeout)
+		err := t.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
 			c.Close()
 			return nil, err
 		}
 		c = t
-	default:
-		return nil, errors.New("mqtt: unsupported scheme " + u.Scheme)
-	}
-	if err != nil {
-		return nil, err
 	}
 	return &bufferedConn{Conn: c, r: newReader(c)}, nil
 }
