@@ -86,12 +86,12 @@ type Service struct {
 	stop context.CancelFunc
 
 	// Owned by Run's goroutine after Start returns.
-	conn    *dbus.Conn
-	props   *prop.Properties
-	lastSeq uint64
+	conn  *dbus.Conn
+	props *prop.Properties
 
-	// shown is lastSeq for other goroutines: a method call replies once
-	// the status it made has been shown.
+	// shown is the seq of the latest status shown on the bus (or held by
+	// the properties at export). A method call replies once the status it
+	// made has been shown.
 	shown seqWait
 }
 
@@ -289,7 +289,7 @@ func (s *Service) connect(ctx context.Context) error {
 	if s.conn != nil {
 		s.conn.Close()
 	}
-	s.conn, s.props, s.lastSeq = conn, props, st.Seq
+	s.conn, s.props = conn, props
 	s.shown.set(st.Seq)
 	return nil
 }
@@ -361,10 +361,9 @@ func (s *Service) export(conn *dbus.Conn) (*prop.Properties, error) {
 
 // publish emits st unless it was already shown.
 func (s *Service) publish(st gate.Status) {
-	if st.Seq <= s.lastSeq {
+	if st.Seq <= s.shown.load() {
 		return
 	}
-	s.lastSeq = st.Seq
 	defer s.shown.set(st.Seq)
 	// Properties first, so a client that reads them on StatusChanged sees
 	// the new values.
