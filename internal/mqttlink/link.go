@@ -482,10 +482,9 @@ func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// answer queues the result of one command message, then logs it. The
-// worker (wait) waits a little for room in the queue and then drops the
-// result rather than block for good; a paho handler never waits: the
-// queue is deep enough (resultQueue) that a flood's refusals fit.
+// answer queues the result of one command message (see queue), then logs
+// it. A paho handler never waits (wait false): the queue is deep enough
+// (resultQueue) that a flood's refusals fit.
 func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 	r := result{ID: req.ID, Command: req.Word, OK: err == nil}
 	if err == nil {
@@ -498,30 +497,38 @@ func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 			r.Error, r.Message = "error", err.Error() // not a refusal: say so plainly
 		}
 	}
-	queued, stopping := false, false
-	select {
-	case l.results <- r:
-		queued = true
-	default:
-	}
-	if !queued && wait {
-		t := time.NewTimer(resultWait)
-		select {
-		case l.results <- r:
-			queued = true
-		case <-t.C:
-		case <-l.done:
-			stopping = true // nothing publishes any more: not worth a warning
-		}
-		t.Stop()
-	}
+	roomless := !l.queue(r, wait)
 	if err == nil {
 		l.log.Info("command", "id", req.ID, "command", req.Cmd, "state", st.State)
 	} else {
 		l.log.Info("command refused", "id", echo(req.ID), "command", req.Word, "reason", r.Error, "err", r.Message)
 	}
-	if !queued && !stopping {
+	if roomless {
 		l.dropLog.log(l.log, "result dropped: the broker is not taking results", "id", echo(req.ID), "command", req.Word)
+	}
+}
+
+// queue puts r in the result queue. Only the worker (wait) waits for
+// room, up to resultWait. It is false when r was dropped for want of room;
+// a result the link stops with is dropped too, but not worth a warning.
+func (l *Link) queue(r result, wait bool) bool {
+	select {
+	case l.results <- r:
+		return true
+	default:
+	}
+	if !wait {
+		return false
+	}
+	t := time.NewTimer(resultWait)
+	defer t.Stop()
+	select {
+	case l.results <- r:
+		return true
+	case <-t.C:
+		return false
+	case <-l.done:
+		return true
 	}
 }
 
