@@ -12,16 +12,22 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-# What the tests, `make deb` and `make e2e` need from Debian (as root):
-# real peers (mosquitto, dbus-daemon), busctl and gdbus, qemu user
-# emulation, the packaging tools and systemd-nspawn.
+# What the tests, `make deb` and `make e2e` need from Debian: real peers
+# (mosquitto, dbus-daemon), busctl and gdbus, qemu user emulation, the
+# packaging tools and systemd-nspawn. apt-get runs as root: directly when you
+# are root (containers, CI images have no sudo), else through sudo.
 DEPS := mosquitto mosquitto-clients dbus-daemon systemd libglib2.0-bin util-linux \
 	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		asroot=; \
+		if [ "$$(id -u)" != 0 ]; then \
+			command -v sudo >/dev/null || { echo "make deps: not root and no sudo: run it as root"; exit 1; }; \
+			asroot=sudo; \
+		fi; \
+		$$asroot apt-get update -qq && $$asroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 # The whole suite: gofmt and vet (also as a 32-bit build), race-enabled
