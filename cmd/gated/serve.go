@@ -89,8 +89,7 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 			return fmt.Errorf("demo broker: %w", err)
 		default:
 			stopBroker = stop
-			cfg.MQTT.Broker = "tcp://" + addr
-			log.Info("demo MQTT broker listening", "addr", addr)
+			cfg.MQTT.Broker = "tcp://" + addr // demobroker logs that it listens
 		}
 	}
 	if stopBroker != nil {
