@@ -14,6 +14,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/mqttlink"
 	"rocksaying.tw/gated/internal/sim"
@@ -103,7 +104,7 @@ func newUsers(brokerURL, busAddr, prefix, idPrefix string) (*users, error) {
 		u.close()
 		return nil, fmt.Errorf("dbus client: %w", err)
 	}
-	if err := u.bus.AddMatchSignal(dbus.WithMatchObjectPath(dbuslink.Path), dbus.WithMatchInterface(dbuslink.Iface), dbus.WithMatchMember("StatusChanged")); err != nil {
+	if err := u.bus.AddMatchSignal(dbus.WithMatchObjectPath(dbusapi.Path), dbus.WithMatchInterface(dbusapi.Iface), dbus.WithMatchMember("StatusChanged")); err != nil {
 		u.close()
 		return nil, fmt.Errorf("dbus match: %w", err)
 	}
@@ -112,7 +113,7 @@ func newUsers(brokerURL, busAddr, prefix, idPrefix string) (*users, error) {
 	go func() {
 		for sig := range sigs {
 			at := time.Now()
-			if sig.Name != dbuslink.Signal || len(sig.Body) != 1 {
+			if sig.Name != dbusapi.Signal || len(sig.Body) != 1 {
 				continue
 			}
 			s, _ := sig.Body[0].(string)
@@ -122,7 +123,7 @@ func newUsers(brokerURL, busAddr, prefix, idPrefix string) (*users, error) {
 			}
 		}
 	}()
-	u.obj = u.bus.Object(dbuslink.Name, dbuslink.Path)
+	u.obj = u.bus.Object(dbusapi.Name, dbusapi.Path)
 	return u, nil
 }
 
@@ -342,9 +343,9 @@ func (r *users) dbusCommands(warm, n int) (reply, relay, signal, status dist, er
 	var sreply, sr, ssig, ss series
 	for i := range warm + n {
 		cmd, match, level := step(i)
-		method := dbuslink.Iface + ".Open"
+		method := dbusapi.Iface + ".Open"
 		if cmd == gate.CmdStop {
-			method = dbuslink.Iface + ".Stop"
+			method = dbusapi.Iface + ".Stop"
 		}
 		r.drain()
 		t0 := time.Now()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/gate"
 )
 
@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func(ctx context.Context, c *dbus.Conn) error { return command(ctx, c, method) }
 	}
 
-	conn, err := dbuslink.Connect(ctx, bus)
+	conn, err := dbusapi.Connect(ctx, bus)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatectl: connect to %s bus: %v\n", label(bus), err)
 		return exitFailure
@@ -189,7 +189,7 @@ func describe(err error) string {
 	}
 	msg := de.Error()
 	switch {
-	case strings.HasPrefix(de.Name, dbuslink.ErrorPrefix):
+	case strings.HasPrefix(de.Name, dbusapi.ErrorPrefix):
 		return fmt.Sprintf("refused: %s (%s)", msg, de.Name)
 	case de.Name == "org.freedesktop.DBus.Error.AccessDenied":
 		return fmt.Sprintf("access denied (%s): %s; on the system bus only root and members of group gate may command the gate", de.Name, msg)
@@ -199,19 +199,19 @@ func describe(err error) string {
 	return fmt.Sprintf("%s: %s", de.Name, msg)
 }
 
-func object(c *dbus.Conn) dbus.BusObject { return c.Object(dbuslink.Name, dbuslink.Path) }
+func object(c *dbus.Conn) dbus.BusObject { return c.Object(dbusapi.Name, dbusapi.Path) }
 
 func command(ctx context.Context, c *dbus.Conn, method string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	return object(c).CallWithContext(ctx, dbuslink.Iface+"."+method, 0).Err
+	return object(c).CallWithContext(ctx, dbusapi.Iface+"."+method, 0).Err
 }
 
 func getStatus(ctx context.Context, c *dbus.Conn) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var s string
-	err := object(c).CallWithContext(ctx, dbuslink.Iface+".GetStatus", 0).Store(&s)
+	err := object(c).CallWithContext(ctx, dbusapi.Iface+".GetStatus", 0).Store(&s)
 	return s, err
 }
 
@@ -296,9 +296,9 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 	c.Signal(sigs)
 	mctx, cancel := context.WithTimeout(ctx, callTimeout)
 	err := c.AddMatchSignalContext(mctx,
-		dbus.WithMatchSender(dbuslink.Name),
-		dbus.WithMatchObjectPath(dbuslink.Path),
-		dbus.WithMatchInterface(dbuslink.Iface),
+		dbus.WithMatchSender(dbusapi.Name),
+		dbus.WithMatchObjectPath(dbusapi.Path),
+		dbus.WithMatchInterface(dbusapi.Iface),
 		dbus.WithMatchMember("StatusChanged"))
 	cancel()
 	if err != nil {
@@ -345,7 +345,7 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 				}
 				return errors.New("the bus connection was closed")
 			}
-			if s.Name != dbuslink.Signal || len(s.Body) != 1 {
+			if s.Name != dbusapi.Signal || len(s.Body) != 1 {
 				continue
 			}
 			doc, ok := s.Body[0].(string)

@@ -15,30 +15,19 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/godbus/dbus/v5/prop"
 
+	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/gate"
 )
 
-// The names of SPEC.md.
-const (
-	Name   = "tw.rocksaying.Gate"
-	Path   = dbus.ObjectPath("/tw/rocksaying/Gate")
-	Iface  = "tw.rocksaying.Gate"
-	Signal = Iface + ".StatusChanged"
-	// ErrorPrefix starts the name of every refusal: ErrorPrefix + "Obstructed".
-	ErrorPrefix = "tw.rocksaying.Gate.Error."
-)
-
-// ErrNameOwned is returned by Start when another connection owns Name.
-var ErrNameOwned = errors.New("dbus: name " + Name + " is already owned by another connection")
+// ErrNameOwned is returned by Start when another connection owns dbusapi.Name.
+var ErrNameOwned = errors.New("dbus: name " + dbusapi.Name + " is already owned by another connection")
 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
@@ -168,7 +157,7 @@ func Start(ctx context.Context, cfg Config, g Gate, opt Options) (*Service, erro
 		s.stop()
 		return nil, err
 	}
-	s.log.Info("serving on the bus", "bus", busLabel(cfg.Bus), "name", Name)
+	s.log.Info("serving on the bus", "bus", busLabel(cfg.Bus), "name", dbusapi.Name)
 	return s, nil
 }
 
@@ -201,7 +190,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if !s.reconnect(ctx, sub) {
 				return nil
 			}
-			s.log.Info("serving on the bus again", "bus", busLabel(s.cfg.Bus), "name", Name)
+			s.log.Info("serving on the bus again", "bus", busLabel(s.cfg.Bus), "name", dbusapi.Name)
 		}
 	}
 }
@@ -260,19 +249,19 @@ func (s *Service) connect(ctx context.Context) error {
 		return err
 	}
 
-	conn, err := Connect(connCtx, s.cfg.Bus)
+	conn, err := dbusapi.Connect(connCtx, s.cfg.Bus)
 	if err != nil {
 		return fail(fmt.Errorf("dbus: connect to %s bus: %w", busLabel(s.cfg.Bus), err))
 	}
 	st := s.g.Status()
 	props, err := s.export(conn)
 	if err != nil {
-		return fail(fmt.Errorf("dbus: export %s: %w", Path, err))
+		return fail(fmt.Errorf("dbus: export %s: %w", dbusapi.Path, err))
 	}
 	var reply uint32
-	err = conn.BusObject().CallWithContext(dctx, "org.freedesktop.DBus.RequestName", 0, Name, uint32(dbus.NameFlagDoNotQueue)).Store(&reply)
+	err = conn.BusObject().CallWithContext(dctx, "org.freedesktop.DBus.RequestName", 0, dbusapi.Name, uint32(dbus.NameFlagDoNotQueue)).Store(&reply)
 	if err != nil {
-		return fail(fmt.Errorf("dbus: request name %s on %s bus: %w", Name, busLabel(s.cfg.Bus), named(err)))
+		return fail(fmt.Errorf("dbus: request name %s on %s bus: %w", dbusapi.Name, busLabel(s.cfg.Bus), named(err)))
 	}
 	switch dbus.RequestNameReply(reply) {
 	case dbus.RequestNameReplyPrimaryOwner, dbus.RequestNameReplyAlreadyOwner:
@@ -304,10 +293,10 @@ func named(err error) error {
 	return err
 }
 
-// ownerOf describes who owns Name, for the error message; best effort.
+// ownerOf describes who owns dbusapi.Name, for the error message; best effort.
 func ownerOf(ctx context.Context, conn *dbus.Conn) string {
 	var owner string
-	if conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, Name).Store(&owner) != nil {
+	if conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, dbusapi.Name).Store(&owner) != nil {
 		return ""
 	}
 	var pid uint32
@@ -322,11 +311,11 @@ func ownerOf(ctx context.Context, conn *dbus.Conn) string {
 // itself.
 func (s *Service) export(conn *dbus.Conn) (*prop.Properties, error) {
 	obj := &object{s: s, conn: conn}
-	if err := conn.Export(obj, Path, Iface); err != nil {
+	if err := conn.Export(obj, dbusapi.Path, dbusapi.Iface); err != nil {
 		return nil, err
 	}
 	st := s.g.Status()
-	props, err := prop.Export(conn, Path, prop.Map{Iface: {
+	props, err := prop.Export(conn, dbusapi.Path, prop.Map{dbusapi.Iface: {
 		"State":      {Value: string(st.State), Emit: prop.EmitTrue},
 		"Alarm":      {Value: st.Alarm, Emit: prop.EmitTrue},
 		"Obstructed": {Value: st.Obstructed, Emit: prop.EmitTrue},
@@ -335,14 +324,14 @@ func (s *Service) export(conn *dbus.Conn) (*prop.Properties, error) {
 	if err != nil {
 		return nil, err
 	}
-	pi := props.Introspection(Iface)
+	pi := props.Introspection(dbusapi.Iface)
 	sort.Slice(pi, func(i, j int) bool { return pi[i].Name < pi[j].Name })
 	node := &introspect.Node{
-		Name: string(Path),
+		Name: string(dbusapi.Path),
 		Interfaces: []introspect.Interface{
 			prop.IntrospectData,
 			{
-				Name:    Iface,
+				Name:    dbusapi.Iface,
 				Methods: introspect.Methods(obj),
 				Signals: []introspect.Signal{{
 					Name: "StatusChanged",
@@ -353,7 +342,7 @@ func (s *Service) export(conn *dbus.Conn) (*prop.Properties, error) {
 		},
 	}
 	// NewIntrospectable adds Introspectable and Peer.
-	if err := conn.Export(introspect.NewIntrospectable(node), Path, "org.freedesktop.DBus.Introspectable"); err != nil {
+	if err := conn.Export(introspect.NewIntrospectable(node), dbusapi.Path, "org.freedesktop.DBus.Introspectable"); err != nil {
 		return nil, err
 	}
 	return props, nil
@@ -368,7 +357,7 @@ func (s *Service) publish(st gate.Status) {
 	// Properties first, so a client that reads them on StatusChanged sees
 	// the new values.
 	s.setProps(s.props, st)
-	if err := s.conn.Emit(Path, Signal, string(st.JSON())); err != nil {
+	if err := s.conn.Emit(dbusapi.Path, dbusapi.Signal, string(st.JSON())); err != nil {
 		s.log.Debug("emit StatusChanged", "seq", st.Seq, "err", err)
 	}
 }
@@ -395,7 +384,7 @@ func (s *Service) setProps(p *prop.Properties, st gate.Status) {
 // which panics when the signal cannot be sent (a closed connection); the
 // value is stored before the signal is sent, so recovering loses nothing.
 func setProp(p *prop.Properties, name string, v any) (err error) {
-	if p.GetMust(Iface, name) == v {
+	if p.GetMust(dbusapi.Iface, name) == v {
 		return nil
 	}
 	defer func() {
@@ -403,7 +392,7 @@ func setProp(p *prop.Properties, name string, v any) (err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
-	p.SetMust(Iface, name, v)
+	p.SetMust(dbusapi.Iface, name, v)
 	return nil
 }
 
@@ -414,13 +403,13 @@ func (s *Service) release() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	if err := s.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.ReleaseName", 0, Name).Err; err != nil {
-		s.log.Warn("release name", "name", Name, "err", err)
+	if err := s.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.ReleaseName", 0, dbusapi.Name).Err; err != nil {
+		s.log.Warn("release name", "name", dbusapi.Name, "err", err)
 	}
 	s.conn.Close()
 }
 
-// object is what godbus exports on Path as Iface: every exported method
+// object is what godbus exports on dbusapi.Path as Iface: every exported method
 // whose last result is *dbus.Error becomes a D-Bus method.
 type object struct {
 	s    *Service
@@ -487,68 +476,15 @@ func (o *object) audit(cmd gate.Command, sender string, uidCall *dbus.Call, cmdE
 }
 
 // Error turns an error of the gate into the D-Bus error sent to the caller:
-// a *gate.RefusedError becomes ErrorPrefix + the reason in CamelCase
+// a *gate.RefusedError becomes the reason's dbusapi.ErrorName
 // ("obstructed" → tw.rocksaying.Gate.Error.Obstructed) with the refusal's
 // sentence as its message; anything else is org.freedesktop.DBus.Error.Failed.
 func Error(err error) *dbus.Error {
 	var re *gate.RefusedError
 	if errors.As(err, &re) {
-		return dbus.NewError(ErrorPrefix+camel(string(re.Reason)), []any{re.Msg})
+		return dbus.NewError(dbusapi.ErrorName(string(re.Reason)), []any{re.Msg})
 	}
 	return dbus.MakeFailedError(err)
-}
-
-// camel makes an error-name element of a reason: letters and digits kept,
-// each word capitalised, anything else a word break.
-func camel(reason string) string {
-	var b strings.Builder
-	up := true
-	for _, r := range reason {
-		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			up = true
-			continue
-		}
-		if b.Len() == 0 && unicode.IsDigit(r) {
-			b.WriteByte('E') // an element may not start with a digit
-		}
-		if up {
-			r = unicode.ToUpper(r)
-		}
-		b.WriteRune(r)
-		up = false
-	}
-	if b.Len() == 0 {
-		return "Failed"
-	}
-	return b.String()
-}
-
-// Connect opens a private connection to bus ("system" or "", "session", or
-// an address), authenticated and registered with Hello. It never launches a
-// session bus. The connection closes when ctx ends.
-func Connect(ctx context.Context, bus string) (*dbus.Conn, error) {
-	opts := []dbus.ConnOption{dbus.WithContext(ctx)}
-	switch bus {
-	case "", "system":
-		return dbus.ConnectSystemBus(opts...)
-	case "session":
-		conn, err := dbus.SessionBusPrivateNoAutoStartup(opts...)
-		if err != nil {
-			return nil, err
-		}
-		if err := conn.Auth(nil); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		if err := conn.Hello(); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
-	case "none":
-		return nil, errors.New(`bus "none"`)
-	}
-	return dbus.Connect(bus, opts...)
 }
 
 func busLabel(bus string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 
 	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
@@ -71,7 +72,7 @@ func newFixture(t *testing.T, opt dbuslink.Options) *fixture {
 		}
 	})
 	f.client = connect(t, f.bus.Address)
-	f.obj = f.client.Object(dbuslink.Name, dbuslink.Path)
+	f.obj = f.client.Object(dbusapi.Name, dbusapi.Path)
 	return f
 }
 
@@ -110,7 +111,7 @@ func TestMethods(t *testing.T) {
 		{"Silence", func(st gate.Status) bool { return !st.Alarm }, "alarm off", nil},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			if err := call(f.obj, dbuslink.Iface+"."+tc.method).Err; err != nil {
+			if err := call(f.obj, dbusapi.Iface+"."+tc.method).Err; err != nil {
 				t.Fatalf("%s: got error %v, want none", tc.method, err)
 			}
 			// The reply comes after the gate took the command.
@@ -130,7 +131,7 @@ func TestMethods(t *testing.T) {
 	})
 	t.Run("GetStatus", func(t *testing.T) {
 		var s string
-		if err := call(f.obj, dbuslink.Iface+".GetStatus").Store(&s); err != nil {
+		if err := call(f.obj, dbusapi.Iface+".GetStatus").Store(&s); err != nil {
 			t.Fatalf("GetStatus: %v", err)
 		}
 		if want := string(f.gate.Status().JSON()); s != want {
@@ -150,7 +151,7 @@ func TestMethods(t *testing.T) {
 
 func TestAuditLog(t *testing.T) {
 	f := newFixture(t, dbuslink.Options{})
-	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+	if err := call(f.obj, dbusapi.Iface+".Open").Err; err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	want := "uid=" + strconv.Itoa(os.Getuid())
@@ -164,7 +165,7 @@ func TestRefusals(t *testing.T) {
 	f := newFixture(t, dbuslink.Options{})
 	f.gate.Set(f.gate.Obstruction, true)
 	f.gate.WaitFor("obstructed", func(st gate.Status) bool { return st.Obstructed })
-	err := call(f.obj, dbuslink.Iface+".Close").Err
+	err := call(f.obj, dbusapi.Iface+".Close").Err
 	var de dbus.Error
 	if !errors.As(err, &de) {
 		t.Fatalf("Close while obstructed: got %v (%T), want a dbus.Error", err, err)
@@ -182,7 +183,7 @@ func TestRefusals(t *testing.T) {
 	// Both limits: Open is refused as Fault.
 	f.gate.Set(f.gate.OpenLimit, true)
 	f.gate.WaitFor("fault", func(st gate.Status) bool { return st.Fault == gate.FaultLimitConflict })
-	err = call(f.obj, dbuslink.Iface+".Open").Err
+	err = call(f.obj, dbusapi.Iface+".Open").Err
 	if !errors.As(err, &de) || de.Name != "tw.rocksaying.Gate.Error.Fault" {
 		t.Errorf("Open with both limits active: got %v, want tw.rocksaying.Gate.Error.Fault", err)
 	}
@@ -224,9 +225,9 @@ func TestStoppedGate(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	go svc.Run(ctx)
-	obj := connect(t, bus.Address).Object(dbuslink.Name, dbuslink.Path)
+	obj := connect(t, bus.Address).Object(dbusapi.Name, dbusapi.Path)
 	var de dbus.Error
-	if err := call(obj, dbuslink.Iface+".Open").Err; !errors.As(err, &de) || de.Name != "tw.rocksaying.Gate.Error.Stopped" {
+	if err := call(obj, dbusapi.Iface+".Open").Err; !errors.As(err, &de) || de.Name != "tw.rocksaying.Gate.Error.Stopped" {
 		t.Errorf("Open on a stopped gate: got %v, want tw.rocksaying.Gate.Error.Stopped", err)
 	}
 }
@@ -244,14 +245,14 @@ func TestWrongArguments(t *testing.T) {
 		args   []any
 		want   string
 	}{
-		{dbuslink.Iface + ".Open", []any{int32(1)}, "org.freedesktop.DBus.Error.InvalidArgs"},
-		{dbuslink.Iface + ".Close", []any{"now"}, "org.freedesktop.DBus.Error.InvalidArgs"},
-		{dbuslink.Iface + ".GetStatus", []any{true, "x"}, "org.freedesktop.DBus.Error.InvalidArgs"},
-		{dbuslink.Iface + ".Nope", nil, "org.freedesktop.DBus.Error.UnknownMethod"},
+		{dbusapi.Iface + ".Open", []any{int32(1)}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbusapi.Iface + ".Close", []any{"now"}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbusapi.Iface + ".GetStatus", []any{true, "x"}, "org.freedesktop.DBus.Error.InvalidArgs"},
+		{dbusapi.Iface + ".Nope", nil, "org.freedesktop.DBus.Error.UnknownMethod"},
 		{"tw.rocksaying.Nope.Open", nil, "org.freedesktop.DBus.Error.UnknownInterface"},
 		{"org.freedesktop.DBus.Properties.Get", []any{int32(3)}, "org.freedesktop.DBus.Error.InvalidArgs"},
-		{"org.freedesktop.DBus.Properties.Get", []any{dbuslink.Iface, "Nope"}, "org.freedesktop.DBus.Properties.Error.PropertyNotFound"},
-		{"org.freedesktop.DBus.Properties.Set", []any{dbuslink.Iface, "State", dbus.MakeVariant("open")}, "org.freedesktop.DBus.Properties.Error.ReadOnly"},
+		{"org.freedesktop.DBus.Properties.Get", []any{dbusapi.Iface, "Nope"}, "org.freedesktop.DBus.Properties.Error.PropertyNotFound"},
+		{"org.freedesktop.DBus.Properties.Set", []any{dbusapi.Iface, "State", dbus.MakeVariant("open")}, "org.freedesktop.DBus.Properties.Error.ReadOnly"},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
 			err := call(f.obj, tc.method, tc.args...).Err
@@ -264,7 +265,7 @@ func TestWrongArguments(t *testing.T) {
 	if st := f.gate.Status(); st.State != gate.Closed || st.Moving {
 		t.Errorf("after bad calls: got %s, want closed and still", st.JSON())
 	}
-	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+	if err := call(f.obj, dbusapi.Iface+".Open").Err; err != nil {
 		t.Errorf("Open after bad calls: %v", err)
 	}
 }
@@ -283,12 +284,12 @@ func TestIntrospection(t *testing.T) {
 	for _, i := range n.Interfaces {
 		ifaces[i.Name] = i
 	}
-	for _, name := range []string{dbuslink.Iface, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Peer"} {
+	for _, name := range []string{dbusapi.Iface, "org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Peer"} {
 		if _, ok := ifaces[name]; !ok {
 			t.Errorf("interface %s: missing from %s", name, s)
 		}
 	}
-	gi := ifaces[dbuslink.Iface]
+	gi := ifaces[dbusapi.Iface]
 	methods := map[string]string{}
 	for _, m := range gi.Methods {
 		var sig string
@@ -331,7 +332,7 @@ func TestIntrospection(t *testing.T) {
 
 	// The parents list the child, so tree walkers (busctl tree, d-feet)
 	// find the object.
-	if err := call(f.client.Object(dbuslink.Name, "/tw/rocksaying"), "org.freedesktop.DBus.Introspectable.Introspect").Store(&s); err != nil || !strings.Contains(s, `<node name="Gate"/>`) {
+	if err := call(f.client.Object(dbusapi.Name, "/tw/rocksaying"), "org.freedesktop.DBus.Introspectable.Introspect").Store(&s); err != nil || !strings.Contains(s, `<node name="Gate"/>`) {
 		t.Errorf("Introspect /tw/rocksaying: got %q, %v; want a child node Gate", s, err)
 	}
 }
@@ -339,7 +340,7 @@ func TestIntrospection(t *testing.T) {
 // signals subscribes the client to the link's signals.
 func signals(t *testing.T, c *dbus.Conn) chan *dbus.Signal {
 	t.Helper()
-	if err := c.AddMatchSignal(dbus.WithMatchSender(dbuslink.Name), dbus.WithMatchObjectPath(dbuslink.Path)); err != nil {
+	if err := c.AddMatchSignal(dbus.WithMatchSender(dbusapi.Name), dbus.WithMatchObjectPath(dbusapi.Path)); err != nil {
 		t.Fatalf("AddMatch: %v", err)
 	}
 	ch := make(chan *dbus.Signal, 256)
@@ -352,7 +353,7 @@ func TestStatusChanged(t *testing.T) {
 	statuses, unsubscribe := f.gate.Subscribe()
 	defer unsubscribe()
 	sigs := signals(t, f.client)
-	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+	if err := call(f.obj, dbusapi.Iface+".Open").Err; err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	want := f.gate.WaitFor("opening", func(st gate.Status) bool { return st.State == gate.Opening })
@@ -365,7 +366,7 @@ func TestStatusChanged(t *testing.T) {
 			byseq[st.Seq] = string(st.JSON())
 			continue
 		case s := <-sigs:
-			if s.Name != dbuslink.Signal {
+			if s.Name != dbusapi.Signal {
 				continue
 			}
 			if len(s.Body) != 1 {
@@ -403,7 +404,7 @@ func TestPropertiesChanged(t *testing.T) {
 	sigs := signals(t, f.client)
 	get := func(name string) any {
 		t.Helper()
-		v, err := f.obj.GetProperty(dbuslink.Iface + "." + name)
+		v, err := f.obj.GetProperty(dbusapi.Iface + "." + name)
 		if err != nil {
 			t.Fatalf("Get %s: %v", name, err)
 		}
@@ -413,7 +414,7 @@ func TestPropertiesChanged(t *testing.T) {
 		t.Errorf("State: got %v, want closed", got)
 	}
 	var all map[string]dbus.Variant
-	if err := call(f.obj, "org.freedesktop.DBus.Properties.GetAll", dbuslink.Iface).Store(&all); err != nil || len(all) != 4 {
+	if err := call(f.obj, "org.freedesktop.DBus.Properties.GetAll", dbusapi.Iface).Store(&all); err != nil || len(all) != 4 {
 		t.Errorf("GetAll: got %v, %v; want 4 properties", all, err)
 	}
 
@@ -425,8 +426,8 @@ func TestPropertiesChanged(t *testing.T) {
 	}{
 		{"obstruct", func() { f.gate.Set(f.gate.Obstruction, true) }, "Obstructed", true},
 		{"clear", func() { f.gate.Set(f.gate.Obstruction, false) }, "Obstructed", false},
-		{"alarm", func() { call(f.obj, dbuslink.Iface+".Alarm") }, "Alarm", true},
-		{"open", func() { call(f.obj, dbuslink.Iface+".Open") }, "State", "opening"},
+		{"alarm", func() { call(f.obj, dbusapi.Iface+".Alarm") }, "Alarm", true},
+		{"open", func() { call(f.obj, dbusapi.Iface+".Open") }, "State", "opening"},
 		{"both limits", func() { f.gate.Set(f.gate.OpenLimit, true) }, "Fault", "limit_conflict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -438,8 +439,8 @@ func TestPropertiesChanged(t *testing.T) {
 					if s.Name != "org.freedesktop.DBus.Properties.PropertiesChanged" {
 						continue
 					}
-					if iface, _ := s.Body[0].(string); iface != dbuslink.Iface {
-						t.Fatalf("PropertiesChanged: got interface %v, want %s", s.Body[0], dbuslink.Iface)
+					if iface, _ := s.Body[0].(string); iface != dbusapi.Iface {
+						t.Fatalf("PropertiesChanged: got interface %v, want %s", s.Body[0], dbusapi.Iface)
 					}
 					changed, _ := s.Body[1].(map[string]dbus.Variant)
 					v, ok := changed[tc.prop]
@@ -475,7 +476,7 @@ func TestSecondStart(t *testing.T) {
 		t.Errorf("second Start: got %q, want it to start with %q", err, want)
 	}
 	// The first keeps serving.
-	if err := call(f.obj, dbuslink.Iface+".Open").Err; err != nil {
+	if err := call(f.obj, dbusapi.Iface+".Open").Err; err != nil {
 		t.Errorf("Open on the first service: %v", err)
 	}
 	if st := f.gate.Status(); st.State != gate.Opening {
@@ -518,7 +519,7 @@ func TestRunReleasesName(t *testing.T) {
 		t.Fatalf("Run: got %v, want nil", err)
 	}
 	var has bool
-	if err := f.client.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbuslink.Name).Store(&has); err != nil || has {
+	if err := f.client.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbusapi.Name).Store(&has); err != nil || has {
 		t.Errorf("after Run: NameHasOwner got %v, %v; want false", has, err)
 	}
 }
@@ -531,15 +532,15 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("Do while the bus is away: %v", err)
 	}
 	c := connect(t, f.bus.Address)
-	obj := c.Object(dbuslink.Name, dbuslink.Path)
+	obj := c.Object(dbusapi.Name, dbusapi.Path)
 	waitFor(t, "the name back", func() bool {
 		var has bool
-		return c.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbuslink.Name).Store(&has) == nil && has
+		return c.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbusapi.Name).Store(&has) == nil && has
 	})
-	if v, err := obj.GetProperty(dbuslink.Iface + ".Alarm"); err != nil || v.Value() != true {
+	if v, err := obj.GetProperty(dbusapi.Iface + ".Alarm"); err != nil || v.Value() != true {
 		t.Errorf("Alarm after reconnect: got %v, %v; want true", v, err)
 	}
-	if err := call(obj, dbuslink.Iface+".Silence").Err; err != nil {
+	if err := call(obj, dbusapi.Iface+".Silence").Err; err != nil {
 		t.Errorf("Silence after reconnect: %v", err)
 	}
 	if !strings.Contains(f.log.String(), "lost the bus connection") {
@@ -585,7 +586,7 @@ func TestFrozenBus(t *testing.T) {
 	f.bus.Thaw()
 	thawed = true
 	waitFor(t, "the link to catch up", func() bool { return f.svc.Published() == st.Seq })
-	if v, err := f.obj.GetProperty(dbuslink.Iface + ".Alarm"); err != nil || v.Value() != true {
+	if v, err := f.obj.GetProperty(dbusapi.Iface + ".Alarm"); err != nil || v.Value() != true {
 		t.Errorf("Alarm after the thaw: got %v, %v; want true", v, err)
 	}
 }
@@ -607,24 +608,24 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the README shows.
 func TestTools(t *testing.T) {
 	f := newFixture(t, dbuslink.Options{})
-	path := string(dbuslink.Path)
+	path := string(dbusapi.Path)
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 		then func(gate.Status) bool
 	}{
-		{"busctl call Open", []string{"busctl", "--address=" + f.bus.Address, "call", dbuslink.Name, path, dbuslink.Iface, "Open"},
+		{"busctl call Open", []string{"busctl", "--address=" + f.bus.Address, "call", dbusapi.Name, path, dbusapi.Iface, "Open"},
 			"", func(st gate.Status) bool { return st.State == gate.Opening }},
-		{"busctl get-property", []string{"busctl", "--address=" + f.bus.Address, "get-property", dbuslink.Name, path, dbuslink.Iface, "State"},
+		{"busctl get-property", []string{"busctl", "--address=" + f.bus.Address, "get-property", dbusapi.Name, path, dbusapi.Iface, "State"},
 			`s "opening"`, nil},
-		{"busctl introspect", []string{"busctl", "--address=" + f.bus.Address, "introspect", dbuslink.Name, path, dbuslink.Iface},
+		{"busctl introspect", []string{"busctl", "--address=" + f.bus.Address, "introspect", dbusapi.Name, path, dbusapi.Iface},
 			".StatusChanged", nil},
-		{"gdbus call Stop", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path, "--method", dbuslink.Iface + ".Stop"},
+		{"gdbus call Stop", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbusapi.Name, "--object-path", path, "--method", dbusapi.Iface + ".Stop"},
 			"()", func(st gate.Status) bool { return st.State != gate.Opening && st.Cause == gate.CauseDBus }},
-		{"gdbus call GetStatus", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path, "--method", dbuslink.Iface + ".GetStatus"},
+		{"gdbus call GetStatus", []string{"gdbus", "call", "--address", f.bus.Address, "--dest", dbusapi.Name, "--object-path", path, "--method", dbusapi.Iface + ".GetStatus"},
 			`"gate":"test"`, nil},
-		{"gdbus introspect", []string{"gdbus", "introspect", "--address", f.bus.Address, "--dest", dbuslink.Name, "--object-path", path},
+		{"gdbus introspect", []string{"gdbus", "introspect", "--address", f.bus.Address, "--dest", dbusapi.Name, "--object-path", path},
 			"readonly s State", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -676,7 +677,7 @@ func TestReplyFollowsItsStatus(t *testing.T) {
 	}
 	defer c.Close()
 	signals(t, c)
-	obj := c.Object(dbuslink.Name, dbuslink.Path)
+	obj := c.Object(dbusapi.Name, dbusapi.Path)
 	for i := range 20 {
 		method := "Open"
 		if i%2 == 1 {
@@ -685,7 +686,7 @@ func TestReplyFollowsItsStatus(t *testing.T) {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		if err := call(obj, dbuslink.Iface+"."+method).Err; err != nil {
+		if err := call(obj, dbusapi.Iface+"."+method).Err; err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
 		want := f.gate.Status().State // nothing else moves the test gate
@@ -695,7 +696,7 @@ func TestReplyFollowsItsStatus(t *testing.T) {
 		if !slices.Contains(got, "signal "+string(want)) {
 			t.Fatalf("%s %d: the client read %q: the reply came before StatusChanged %s", method, i, got, want)
 		}
-		v, err := obj.GetProperty(dbuslink.Iface + ".State")
+		v, err := obj.GetProperty(dbusapi.Iface + ".State")
 		if err != nil || v.Value() != string(want) {
 			t.Fatalf("%s %d: State on the reply is %v (%v), want %s", method, i, v, err, want)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"rocksaying.tw/gated/internal/dbuslink"
+	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/dbuslink/dbustest"
 	"rocksaying.tw/gated/internal/gate/gatetest"
 )
@@ -90,20 +91,20 @@ func helperCall() int {
 func policyCall(c *dbus.Conn, what string, ready func()) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	obj := c.Object(dbuslink.Name, dbuslink.Path)
+	obj := c.Object(dbusapi.Name, dbusapi.Path)
 	switch what {
 	case "Get":
-		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, dbuslink.Iface, "State").Err
+		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, dbusapi.Iface, "State").Err
 	case "GetAll":
-		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, dbuslink.Iface).Err
+		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, dbusapi.Iface).Err
 	case "Set":
-		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0, dbuslink.Iface, "State", dbus.MakeVariant("open")).Err
+		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0, dbusapi.Iface, "State", dbus.MakeVariant("open")).Err
 	case "Introspect":
 		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Introspectable.Introspect", 0).Err
 	case "Ping":
 		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err
 	case "signal":
-		if err := c.AddMatchSignal(dbus.WithMatchSender(dbuslink.Name), dbus.WithMatchMember("StatusChanged")); err != nil {
+		if err := c.AddMatchSignal(dbus.WithMatchSender(dbusapi.Name), dbus.WithMatchMember("StatusChanged")); err != nil {
 			return err
 		}
 		ch := make(chan *dbus.Signal, 16)
@@ -116,7 +117,7 @@ func policyCall(c *dbus.Conn, what string, ready func()) error {
 			return ctx.Err()
 		}
 	}
-	return obj.CallWithContext(ctx, dbuslink.Iface+"."+what, 0).Err
+	return obj.CallWithContext(ctx, dbusapi.Iface+"."+what, 0).Err
 }
 
 // testUsers are throw-away accounts standing in for the package's: owner
@@ -243,7 +244,7 @@ func TestPolicy(t *testing.T) {
 	root := connect(t, bus.Address)
 	status := func() string {
 		var s string
-		if err := call(root.Object(dbuslink.Name, dbuslink.Path), dbuslink.Iface+".GetStatus").Store(&s); err != nil {
+		if err := call(root.Object(dbusapi.Name, dbusapi.Path), dbusapi.Iface+".GetStatus").Store(&s); err != nil {
 			t.Fatalf("GetStatus as root: %v", err)
 		}
 		return s
@@ -330,7 +331,7 @@ func TestPolicy(t *testing.T) {
 			{u.outsider, "GetStatus", true},
 			{u.member, "Stop", true},
 		} {
-			out, err := asUser(tc.user, "busctl", "--address="+bus.Address, "call", dbuslink.Name, string(dbuslink.Path), dbuslink.Iface, tc.member).CombinedOutput()
+			out, err := asUser(tc.user, "busctl", "--address="+bus.Address, "call", dbusapi.Name, string(dbusapi.Path), dbusapi.Iface, tc.member).CombinedOutput()
 			if (err == nil) != tc.ok {
 				t.Errorf("busctl call %s as %s: got %v: %s; want ok=%v", tc.member, tc.user, err, out, tc.ok)
 			}
@@ -349,8 +350,8 @@ func TestPolicy(t *testing.T) {
 			{u.outsider, "GetStatus", `"gate":"test"`},
 			{u.member, "Silence", "()"},
 		} {
-			out, _ := asUser(tc.user, "gdbus", "call", "--address", bus.Address, "--dest", dbuslink.Name,
-				"--object-path", string(dbuslink.Path), "--method", dbuslink.Iface+"."+tc.member).CombinedOutput()
+			out, _ := asUser(tc.user, "gdbus", "call", "--address", bus.Address, "--dest", dbusapi.Name,
+				"--object-path", string(dbusapi.Path), "--method", dbusapi.Iface+"."+tc.member).CombinedOutput()
 			if !strings.Contains(string(out), tc.want) {
 				t.Errorf("gdbus call %s as %s: got %s, want %s", tc.member, tc.user, out, tc.want)
 			}
