@@ -149,7 +149,7 @@ func inProcess(o options, r *report, b *broker, dir string, step func(string)) e
 	if err != nil {
 		return err
 	}
-	defer bus.stop()
+	defer bus.Stop()
 	step("in-process gate, MQTT and D-Bus links on the simulator")
 	rg, err := startRig(b.URL, bus.Address)
 	if err != nil {
@@ -213,7 +213,7 @@ func daemonFigures(o options, r *report, b *broker, dir string, step func(string
 	if err != nil {
 		return err
 	}
-	defer bus.stop()
+	defer bus.Stop()
 	step("building gated")
 	bin, err := build(dir, runtime.GOARCH, "")
 	if err != nil {

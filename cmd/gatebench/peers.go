@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +12,12 @@ import (
 	"time"
 
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/testpeer"
 )
 
-// The peers are started here rather than with mqtttest and dbustest, which
-// need a testing.TB: gatebench is a program, not a test.
+// mosquitto is started here rather than with mqtttest, which needs a
+// testing.TB: gatebench is a program, not a test. dbus-daemon is started by
+// testpeer, which dbustest wraps.
 
 // broker is a private mosquitto on a free port of 127.0.0.1.
 type broker struct {
@@ -91,74 +92,14 @@ func (b *broker) stop() {
 	<-b.done
 }
 
-// bus is a private, session-like dbus-daemon.
-type bus struct {
-	Address string
-	cmd     *exec.Cmd
-	done    chan struct{}
-}
-
-// startBus starts a private dbus-daemon in a new directory under parent.
-func startBus(parent string) (*bus, error) {
-	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		return nil, fmt.Errorf("dbus-daemon not found: install the dbus package: %w", err)
-	}
+// startBus starts a private, session-like dbus-daemon in a new directory
+// under parent.
+func startBus(parent string) (*testpeer.DBus, error) {
 	dir, err := os.MkdirTemp(parent, "bus")
 	if err != nil {
 		return nil, err
 	}
-	sock := filepath.Join(dir, "bus")
-	conf := filepath.Join(dir, "bus.conf")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`, sock)), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	b := &bus{Address: "unix:path=" + sock, done: make(chan struct{})}
-	b.cmd = exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
-	out, err := b.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr := &syncbuf.Buffer{}
-	b.cmd.Stderr = stderr
-	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dbus-daemon: %w", err)
-	}
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		got <- strings.TrimSpace(line)
-		b.cmd.Wait()
-		close(b.done)
-	}()
-	select {
-	case line := <-got:
-		if !strings.HasPrefix(line, "unix:") {
-			b.stop()
-			return nil, fmt.Errorf("dbus-daemon printed %q, want an address: %s", line, stderr.String())
-		}
-		return b, nil
-	case <-time.After(10 * time.Second):
-		b.stop()
-		return nil, fmt.Errorf("dbus-daemon gave no address in 10s: %s", stderr.String())
-	}
-}
-
-func (b *bus) stop() {
-	b.cmd.Process.Kill()
-	<-b.done
+	return testpeer.StartDBus(dir, testpeer.SessionBusConfig)
 }
 
 func freePort() (int, error) {

@@ -7,56 +7,28 @@
 package dbustest
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
-	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/testpeer"
 )
 
-// Daemon is a running private dbus-daemon.
+// Daemon is a running private dbus-daemon, stopped by t.Cleanup.
 type Daemon struct {
-	// Address is the bus address, "unix:path=…". It carries no guid, so it
-	// stays valid across Restart.
-	Address string
-	// Socket is the path of the bus socket.
-	Socket string
-
-	t      testing.TB
-	config string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	stderr *syncbuf.Buffer
-	done   chan struct{}
+	*testpeer.DBus
+	t testing.TB
 }
 
 // Start starts a session-like bus: anyone may own any name and send
 // anything.
 func Start(t testing.TB) *Daemon {
 	t.Helper()
-	return start(t, func(sock string) string {
-		return fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`, sock)
-	})
+	return start(t, testpeer.SessionBusConfig)
 }
 
 // StartSystem starts a bus configured like Debian's system bus
@@ -149,18 +121,15 @@ func PublicTempDir(t testing.TB) string {
 func start(t testing.TB, config func(sock string) string) *Daemon {
 	t.Helper()
 	Need(t, "dbus-daemon")
-	dir := PublicTempDir(t)
-	d := &Daemon{t: t, Socket: filepath.Join(dir, "bus")}
-	d.Address = "unix:path=" + d.Socket
-	d.config = filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(d.config, []byte(config(d.Socket)), 0o644); err != nil {
+	p, err := testpeer.StartDBus(PublicTempDir(t), config)
+	if err != nil {
 		t.Fatalf("dbustest: %v", err)
 	}
-	d.launch()
+	d := &Daemon{DBus: p, t: t}
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
-			if s := d.stderr.String(); s != "" {
+			if s := d.Stderr(); s != "" {
 				t.Logf("dbus-daemon stderr:\n%s", s)
 			}
 		}
@@ -168,82 +137,17 @@ func start(t testing.TB, config func(sock string) string) *Daemon {
 	return d
 }
 
-func (d *Daemon) launch() {
-	d.t.Helper()
-	cmd := exec.Command("dbus-daemon", "--config-file="+d.config, "--nofork", "--nopidfile", "--print-address=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		d.t.Fatalf("dbustest: %v", err)
-	}
-	stderr := &syncbuf.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		d.t.Fatalf("dbustest: start dbus-daemon: %v", err)
-	}
-	done := make(chan struct{})
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		got <- strings.TrimSpace(line)
-		cmd.Wait()
-		close(done)
-	}()
-	select {
-	case line := <-got:
-		if !strings.HasPrefix(line, "unix:") {
-			cmd.Process.Kill()
-			<-done
-			d.t.Fatalf("dbustest: dbus-daemon printed %q, want an address; stderr: %s", line, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		d.t.Fatalf("dbustest: dbus-daemon gave no address in 10s; stderr: %s", stderr.String())
-	}
-	d.mu.Lock()
-	d.cmd, d.stderr, d.done = cmd, stderr, done
-	d.mu.Unlock()
-}
-
-// Stop stops the daemon (SIGTERM, then SIGKILL after 5 s). Its clients see
-// their connections close. It is safe to call more than once.
-func (d *Daemon) Stop() {
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGCONT) // in case a test froze it
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
-	os.Remove(d.Socket)
-}
-
 // Restart stops the daemon and starts a new one on the same socket.
 func (d *Daemon) Restart() {
 	d.t.Helper()
-	d.Stop()
-	d.launch()
+	if err := d.DBus.Restart(); err != nil {
+		d.t.Fatalf("dbustest: %v", err)
+	}
 }
 
 // Freeze stops the daemon with SIGSTOP, so it reads nothing and answers
 // nothing, as a stuck bus would; Thaw resumes it.
-func (d *Daemon) Freeze() { d.signal(syscall.SIGSTOP) }
+func (d *Daemon) Freeze() { d.Signal(syscall.SIGSTOP) }
 
 // Thaw resumes a frozen daemon.
-func (d *Daemon) Thaw() { d.signal(syscall.SIGCONT) }
-
-func (d *Daemon) signal(sig os.Signal) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cmd != nil {
-		d.cmd.Process.Signal(sig)
-	}
-}
+func (d *Daemon) Thaw() { d.Signal(syscall.SIGCONT) }
