@@ -305,7 +305,7 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	last := ""
-	print := func(doc string) error {
+	show := func(doc string) error {
 		if doc == last {
 			return nil // the status GetStatus returned may come again as a signal
 		}
@@ -323,7 +323,7 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 	}
 	// The match is in place first, so no status falls between the two.
 	if doc, err := getStatus(ctx, c); err == nil {
-		if err := print(doc); err != nil {
+		if err := show(doc); err != nil {
 			return err
 		}
 	} else if ctx.Err() == nil {
@@ -352,7 +352,7 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 			if !ok {
 				continue
 			}
-			if err := print(doc); err != nil {
+			if err := show(doc); err != nil {
 				return err
 			}
 		}

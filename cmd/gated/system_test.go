@@ -87,7 +87,7 @@ bus = %q
 	waitMQTT("closed", state(gate.Closed))
 
 	// MQTT command: opens, and D-Bus sees the same documents.
-	mq.Publish("tw/rocksaying/command", []byte("OPEN"), false)
+	mq.Publish("tw/rocksaying/command", []byte("OPEN"))
 	res := waitMQTT("result", func(m mqtttest.Msg) bool { return m.Topic == "tw/rocksaying/result" })
 	if !strings.Contains(res.Payload, `"ok":true`) {
 		t.Errorf("result of OPEN: %s", res.Payload)
@@ -111,7 +111,7 @@ bus = %q
 
 	// An obstruction: D-Bus Close is refused with a typed error, no motion.
 	obj := conn.Object("tw.rocksaying.Gate", "/tw/rocksaying/Gate")
-	mq.Publish("tw/rocksaying/sim", []byte("obstruct"), false)
+	mq.Publish("tw/rocksaying/sim", []byte("obstruct"))
 	waitMQTT("obstructed", func(m mqtttest.Msg) bool {
 		return m.Topic == "tw/rocksaying/status" && strings.Contains(m.Payload, `"obstructed":true`)
 	})
@@ -123,7 +123,7 @@ bus = %q
 	if de.Name != "tw.rocksaying.Gate.Error.Obstructed" {
 		t.Errorf("Close while obstructed: got %v, want tw.rocksaying.Gate.Error.Obstructed", err)
 	}
-	mq.Publish("tw/rocksaying/sim", []byte("clear"), false)
+	mq.Publish("tw/rocksaying/sim", []byte("clear"))
 	waitMQTT("clear", func(m mqtttest.Msg) bool {
 		return m.Topic == "tw/rocksaying/status" && strings.Contains(m.Payload, `"obstructed":false`)
 	})

@@ -21,8 +21,17 @@ type acker struct {
 type sent struct {
 	tok      mqtt.Token
 	deadline time.Time
-	status   bool // the status or the state, not a result
+	kind     pubKind
 }
+
+// pubKind is what a publication carries, which decides what its failure
+// costs: a status is published again, a result is only logged.
+type pubKind int
+
+const (
+	statusPub pubKind = iota // the status document or the bare state
+	resultPub                // the result of a command
+)
 
 // startAcker starts an acker; failed is called, on the acker's goroutine,
 // for each publication that failed or had no PUBACK within publishTimeout.
@@ -47,9 +56,9 @@ func startAcker(ctx context.Context, window int, failed func(sent, error)) *acke
 
 // add hands the acker a publication's token, waiting while window of them
 // are outstanding. It is false if ctx ended first.
-func (a *acker) add(ctx context.Context, tok mqtt.Token, status bool) bool {
+func (a *acker) add(ctx context.Context, tok mqtt.Token, kind pubKind) bool {
 	select {
-	case a.sent <- sent{tok, time.Now().Add(publishTimeout), status}:
+	case a.sent <- sent{tok, time.Now().Add(publishTimeout), kind}:
 		return true
 	case <-ctx.Done():
 		return false

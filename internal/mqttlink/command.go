@@ -159,13 +159,13 @@ func refuse(r gate.Reason, format string, args ...any) error {
 // echo shortens text taken from a message before it is echoed in a result
 // or a log line.
 func echo(s string) string {
-	const max = 32
+	const most = 32 // runes
 	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) <= max {
+	if utf8.RuneCountInString(s) <= most {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:max]) + "…"
+	return string(r[:most]) + "…"
 }
 
 // secs formats seconds for people, without an overflow for absurd values:

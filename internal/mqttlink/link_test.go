@@ -93,12 +93,25 @@ func startLinkWith(t testing.TB, cfg Config, g Gate, opt Options, wrap func(*Lin
 	return l, stop
 }
 
-func waitConnected(t testing.TB, l *Link, want bool) {
+// waitUp waits up to 10s for the link to be connected.
+func waitUp(t testing.TB, l *Link) {
+	t.Helper()
+	poll(t, "Connected() true", l.Connected)
+}
+
+// waitDown waits up to 10s for the link to be disconnected.
+func waitDown(t testing.TB, l *Link) {
+	t.Helper()
+	poll(t, "Connected() false", func() bool { return !l.Connected() })
+}
+
+// poll waits up to 10s for cond, polling for an outcome (not a timer).
+func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for l.Connected() != want {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("Connected() is %v after 10s, want %v", !want, want)
+			t.Fatalf("no %s after 10s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -163,7 +176,7 @@ func TestOpenCloseThroughCommandTopic(t *testing.T) {
 		{" Stop\n", "", "stop", gate.Stopped, gpio.Low, gpio.Low},
 	}
 	for _, s := range steps {
-		user.Publish(l.t.command, []byte(s.payload), false)
+		user.Publish(l.t.command, []byte(s.payload))
 		r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
 		want := result{ID: s.wantID, Command: s.wantCommand, OK: true, State: s.wantState}
 		if r != want {
@@ -218,10 +231,10 @@ func TestBrokerRestart(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	tg := gatetest.StartUnknown(t)
 	l, _ := startLink(t, Config{Broker: b.URL, KeepAlive: 2 * time.Second, Discovery: true}, tg, Options{})
-	waitConnected(t, l, true)
+	waitUp(t, l)
 
 	b.Kill()
-	waitConnected(t, l, false)
+	waitDown(t, l)
 	// The gate does not wait for MQTT while the broker is away.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -241,7 +254,7 @@ func TestBrokerRestart(t *testing.T) {
 
 	// and it subscribed again.
 	results := user.Subscribe(l.t.result)
-	user.Publish(l.t.command, []byte("stop"), false)
+	user.Publish(l.t.command, []byte("stop"))
 	r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
 	if !r.OK || r.State != gate.Stopped {
 		t.Errorf("after restart: result %+v, want ok, stopped", r)
@@ -396,7 +409,7 @@ func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 	if !l.Connected() {
 		t.Errorf("Connected() false while online")
 	}
-	watcher.Publish(prefix+"/command", []byte("alarm"), false)
+	watcher.Publish(prefix+"/command", []byte("alarm"))
 	if r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true })); !r.OK {
 		t.Errorf("alarm over TLS: %+v", r)
 	}
@@ -420,10 +433,10 @@ func TestCleanSession(t *testing.T) {
 	online(t, user, "test/clean")
 	stop()
 
-	user.Publish("test/clean/command", []byte(`{"command":"open","id":"while-away"}`), false)
+	user.Publish("test/clean/command", []byte(`{"command":"open","id":"while-away"}`))
 	startLink(t, cfg, tg, Options{})
 	next(t, user.Subscribe("test/clean/availability"), 10*time.Second, "online again", payloadIs("online"))
-	user.Publish("test/clean/command", []byte(`{"command":"stop","id":"after"}`), false)
+	user.Publish("test/clean/command", []byte(`{"command":"stop","id":"after"}`))
 	r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
 	if r.ID != "after" {
 		t.Errorf("first result after reconnecting is for %q, want \"after\": the command sent while away was run", r.ID)

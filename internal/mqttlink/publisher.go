@@ -28,7 +28,7 @@ func (l *Link) publisher(ctx context.Context) {
 	defer cancel()
 	failed := make(chan error, 1)
 	acks := startAcker(ctx, ackWindow, func(p sent, err error) {
-		if !p.status {
+		if p.kind == resultPub {
 			l.dropLog.log(l.log, "publishing result failed", "err", err)
 			return
 		}
@@ -86,15 +86,15 @@ func (l *Link) publisher(ctx context.Context) {
 			pending, dirty = false, true
 		}
 		if dirty {
-			if !acks.add(ctx, l.client.Publish(l.t.status, 1, true, latest.JSON()), true) ||
-				!acks.add(ctx, l.client.Publish(l.t.state, 1, true, string(latest.State)), true) {
+			if !acks.add(ctx, l.client.Publish(l.t.status, 1, true, latest.JSON()), statusPub) ||
+				!acks.add(ctx, l.client.Publish(l.t.state, 1, true, string(latest.State)), statusPub) {
 				return
 			}
 			dirty = false
 		}
 		if res != nil {
 			b, _ := json.Marshal(res)
-			if !acks.add(ctx, l.client.Publish(l.t.result, 1, false, b), false) {
+			if !acks.add(ctx, l.client.Publish(l.t.result, 1, false, b), resultPub) {
 				return
 			}
 		}

@@ -64,7 +64,7 @@ func TestResultsDoNotWaitForEachPUBACK(t *testing.T) {
 
 	const n = 10 // well within ackWindow
 	for i := range n {
-		user.Publish(l.t.command, []byte(fmt.Sprintf(`{"command":"stop","id":"%d"}`, i)), false)
+		user.Publish(l.t.command, []byte(fmt.Sprintf(`{"command":"stop","id":"%d"}`, i)))
 	}
 	// Waiting for each PUBACK in turn, the second result would wait 5 s
 	// (publishTimeout) for the first one's.
@@ -99,7 +99,7 @@ func TestResultFollowsItsStatus(t *testing.T) {
 		if i%2 == 1 {
 			cmd, want = "stop", gate.Stopped
 		}
-		user.Publish(l.t.command, fmt.Appendf(nil, `{"command":%q,"id":"%d"}`, cmd, i), false)
+		user.Publish(l.t.command, fmt.Appendf(nil, `{"command":%q,"id":"%d"}`, cmd, i))
 		for {
 			m := next(t, all, 5*time.Second, "result "+fmt.Sprint(i), func(m mqtttest.Msg) bool { return m.Topic == l.t.status || m.Topic == l.t.result })
 			if m.Topic == l.t.status {
@@ -165,9 +165,9 @@ func TestResultFollowsItsStatusWhenPublisherIsBusy(t *testing.T) {
 	for round := range 10 {
 		seq0 := tg.Status().Seq
 		bc.armed.Store(true)
-		user.Publish(l.t.command, []byte(`{"command":"open","id":"open"}`), false)
+		user.Publish(l.t.command, []byte(`{"command":"open","id":"open"}`))
 		<-bc.blocked // the publisher holds a status
-		user.Publish(l.t.command, []byte(`{"command":"stop","id":"stop"}`), false)
+		user.Publish(l.t.command, []byte(`{"command":"stop","id":"stop"}`))
 		deadline := time.Now().Add(5 * time.Second)
 		for len(l.results) < 2 {
 			if time.Now().After(deadline) {

@@ -36,7 +36,7 @@ type result struct {
 func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
 	req, err := parseCommand(m.Payload(), m.Retained(), l.clk.Now(), l.cfg.MaxCommandAge)
 	if err != nil {
-		l.answer(req, gate.Status{}, err, false)
+		l.answer(req, gate.Status{}, err, noWait)
 		return
 	}
 	select {
@@ -44,7 +44,7 @@ func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
 	default:
 		// A flood must not grow memory: the queue is bounded and the
 		// sender learns at once that the command was not taken.
-		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"}, false)
+		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"}, noWait)
 	}
 }
 
@@ -66,9 +66,9 @@ func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
 }
 
 // answer queues the result of one command message (see queue), then logs
-// it. A paho handler never waits (wait false): the queue is deep enough
+// it. A paho handler never waits (noWait): the queue is deep enough
 // (resultQueue) that a flood's refusals fit.
-func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
+func (l *Link) answer(req request, st gate.Status, err error, wait time.Duration) {
 	r := result{ID: req.ID, Command: req.Word, OK: err == nil}
 	if err == nil {
 		r.State = st.State
@@ -91,19 +91,24 @@ func (l *Link) answer(req request, st gate.Status, err error, wait bool) {
 	}
 }
 
-// queue puts r in the result queue. Only the worker (wait) waits for
-// room, up to resultWait. It is false when r was dropped for want of room;
-// a result the link stops with is dropped too, but not worth a warning.
-func (l *Link) queue(r result, wait bool) bool {
+// noWait is the wait of an answer that must not wait for room in the
+// result queue.
+const noWait time.Duration = 0
+
+// queue puts r in the result queue, waiting up to wait for room: only the
+// worker waits (resultWait). It is false when r was dropped for want of
+// room; a result the link stops with is dropped too, but not worth a
+// warning.
+func (l *Link) queue(r result, wait time.Duration) bool {
 	select {
 	case l.results <- r:
 		return true
 	default:
 	}
-	if !wait {
+	if wait <= 0 {
 		return false
 	}
-	t := time.NewTimer(resultWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case l.results <- r:
@@ -130,7 +135,7 @@ func (l *Link) worker(ctx context.Context) {
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
 			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
 			cancel()
-			l.answer(j.req, st, err, true)
+			l.answer(j.req, st, err, resultWait)
 		}
 	}
 }

@@ -29,8 +29,8 @@ func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 	// subscribes, flagged retained.
 	user := mqtttest.Connect(t, b.URL)
 	results := user.Subscribe(prefix + "/result")
-	user.Publish(prefix+"/command", []byte(`{"command":"open","id":"old"}`), true)
-	t.Cleanup(func() { user.Publish(prefix+"/command", nil, true) })
+	user.PublishRetained(prefix+"/command", []byte(`{"command":"open","id":"old"}`))
+	t.Cleanup(func() { user.PublishRetained(prefix+"/command", nil) })
 
 	before := tg.Status()
 	l, _ := startLink(t, Config{Broker: b.URL, TopicPrefix: prefix, MaxCommandAge: 10 * time.Second}, tg, Options{Clock: clk})
@@ -39,7 +39,7 @@ func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 		t.Errorf("retained: result %+v, want %+v with a message", r, want)
 	}
 	// Clearing it is a message too: an empty one, which gets its answer.
-	user.Publish(prefix+"/command", nil, true)
+	user.PublishRetained(prefix+"/command", nil)
 	if r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true })); r.OK || r.Error != "malformed" {
 		t.Errorf("empty message: result %+v, want ok:false error malformed", r)
 	}
@@ -59,7 +59,7 @@ func TestBadCommandsNeverMoveTheGate(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			user.Publish(l.t.command, []byte(tt.payload), false)
+			user.Publish(l.t.command, []byte(tt.payload))
 			r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
 			if r.OK || r.Error != tt.wantErr || r.Message == "" {
 				t.Errorf("result %+v, want ok:false error %q and a message", r, tt.wantErr)
@@ -100,12 +100,12 @@ func TestSimTopic(t *testing.T) {
 	sim := &fakeSim{seen: make(chan string, 8)}
 	user := mqtttest.Connect(t, b.URL)
 	prefix := "test/sim"
-	user.Publish(prefix+"/sim", []byte("jam"), true) // retained: must be ignored
-	t.Cleanup(func() { user.Publish(prefix+"/sim", nil, true) })
+	user.PublishRetained(prefix+"/sim", []byte("jam")) // retained: must be ignored
+	t.Cleanup(func() { user.PublishRetained(prefix+"/sim", nil) })
 	startLink(t, Config{Broker: b.URL, TopicPrefix: prefix}, tg, Options{Sim: sim})
 	online(t, user, prefix)
 	for _, w := range []string{" Obstruct\n", "bogus", "clear"} {
-		user.Publish(prefix+"/sim", []byte(w), false)
+		user.Publish(prefix+"/sim", []byte(w))
 	}
 	// Controls are passed on in the order they were published; the
 	// retained "jam" never.
@@ -196,7 +196,7 @@ func TestGateRefusalReachesTheResult(t *testing.T) {
 	results := user.Subscribe(l.t.result)
 	online(t, user, l.cfg.TopicPrefix)
 
-	user.Publish(l.t.command, []byte(`{"command":"open","id":"f"}`), false)
+	user.Publish(l.t.command, []byte(`{"command":"open","id":"f"}`))
 	r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true }))
 	if r.OK || r.ID != "f" || r.Command != "open" || r.Error != "fault" || r.Message == "" {
 		t.Errorf("result %+v, want ok:false id f command open error fault and a message", r)
@@ -221,7 +221,7 @@ func TestResultBacklogWaitsInTheQueue(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range backlog {
-			l.answer(request{ID: fmt.Sprint(i), Word: "open"}, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "busy"}, false)
+			l.answer(request{ID: fmt.Sprint(i), Word: "open"}, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "busy"}, noWait)
 		}
 	}()
 	select {

@@ -29,7 +29,7 @@ func TestStartServesMQTT(t *testing.T) {
 
 	// Anyone may connect; retained messages reach late subscribers.
 	pub := mqtttest.Connect(t, "tcp://"+addr)
-	pub.Publish("demo/state", []byte("closed"), true)
+	pub.PublishRetained("demo/state", []byte("closed"))
 	sub := mqtttest.Connect(t, "tcp://"+addr)
 	select {
 	case m := <-sub.Subscribe("demo/#"):

@@ -368,7 +368,18 @@ func (c *Client) Subscribe(topic string) <-chan Msg {
 }
 
 // Publish publishes at QoS 1 and waits for the broker's acknowledgement.
-func (c *Client) Publish(topic string, payload []byte, retained bool) {
+func (c *Client) Publish(topic string, payload []byte) {
+	c.t.Helper()
+	c.publish(topic, payload, false)
+}
+
+// PublishRetained is Publish with the retain flag set.
+func (c *Client) PublishRetained(topic string, payload []byte) {
+	c.t.Helper()
+	c.publish(topic, payload, true)
+}
+
+func (c *Client) publish(topic string, payload []byte, retained bool) {
 	c.t.Helper()
 	tok := c.c.Publish(topic, 1, retained, payload)
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

@@ -42,8 +42,8 @@ func TestMissingMosquitto(t *testing.T) {
 func TestStartAndRestart(t *testing.T) {
 	b := Start(t, Options{})
 	c := Connect(t, b.URL)
-	c.Publish("t/x", []byte("1"), true)
+	c.PublishRetained("t/x", []byte("1"))
 	b.Restart()
 	c2 := Connect(t, b.URL) // same port after a restart
-	c2.Publish("t/x", []byte("2"), false)
+	c2.Publish("t/x", []byte("2"))
 }
