@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"periph.io/x/conn/v3/gpio"
 
+	"rocksaying.tw/gated/internal/config"
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/dbuslink/dbusapi"
 	"rocksaying.tw/gated/internal/gate"
@@ -215,8 +216,10 @@ func startRig(brokerURL, busAddr string) (*rig, error) {
 		return nil, errors.New("in-process gate did not start in 5s")
 	}
 
+	d := config.Default().MQTT // as gated runs with an empty [mqtt] section
 	link, err := mqttlink.New(mqttlink.Config{
 		Broker: brokerURL, ClientID: "gatebench-gated-inproc", TopicPrefix: rigPrefix,
+		KeepAlive: d.KeepAlive, MaxCommandAge: d.MaxCommandAge,
 	}, g, mqttlink.Options{Log: log, Sim: s})
 	if err != nil {
 		r.stop()

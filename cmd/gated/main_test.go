@@ -28,7 +28,11 @@ func runGated(ctx context.Context, args ...string) (code int, stdout, stderr str
 }
 
 func TestCommandLine(t *testing.T) {
-	good := writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\nusername = \"u\"\npassword_file = \"/etc/gated/secret\"\n")
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\nusername = \"u\"\npassword_file = \""+password+"\"\n")
 	bad := writeConfig(t, "[gpio]\ndriver = \"sim\"\n\n[gate]\ntravel_timeot = \"10s\"\n")
 	for _, tc := range []struct {
 		name        string
@@ -43,7 +47,8 @@ func TestCommandLine(t *testing.T) {
 		{name: "unknown flag", args: []string{"-frobnicate"}, code: 2, stderr: "flag provided but not defined"},
 		{name: "argument", args: []string{"extra"}, code: 2, stderr: "usage: gated"},
 		{name: "log level", args: []string{"-log-level", "loud", "-check-config", "-config", good}, code: 2, stderr: `-log-level "loud"`},
-		{name: "check good", args: []string{"-check-config", "-config", good}, code: 0, stdout: "travel_timeout = \"30s\""},
+		{name: "check good", args: []string{"-check-config", "-config", good}, code: 0, stdout: "travel_timeout = \"30s\"", notAnywhere: "hunter2"},
+		{name: "password file missing", args: []string{"-check-config", "-config", writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\npassword_file = \"/nonexistent/secret\"\n")}, code: 2, stderr: ":4: mqtt.password_file: open /nonexistent/secret"},
 		{name: "check bad", args: []string{"-check-config", "-config", bad}, code: 2, stderr: bad + ":5: gate.travel_timeot: unknown key"},
 		{name: "password in url", args: []string{"-check-config", "-config", writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\nbroker = \"tcp://u:secret@localhost:1883\"\n")}, code: 2, stderr: "mqtt.broker", notAnywhere: "secret"},
 		{name: "missing file", args: []string{"-check-config", "-config", "/nonexistent/gated.toml"}, code: 2, stderr: "/nonexistent/gated.toml"},

@@ -24,52 +24,38 @@ type hardware struct {
 func openPins(cfg config.Config, clk clockwork.Clock) (hardware, error) {
 	g := cfg.GPIO
 	if g.Driver == "sim" {
-		s := sim.New(sim.Config{
-			TravelTime:                cfg.Sim.TravelTime,
-			Pulse:                     g.OutputMode == "pulse",
-			InputsActiveLow:           g.InputsActiveLow,
-			OutputsActiveLow:          g.OutputsActiveLow,
-			ObstructionNormallyClosed: g.ObstructionNormallyClosed,
-			// A simulated gate has every sensor and output, so that every
-			// safety rule can be tried.
-			HasObstruction: true, HasStop: g.OutputMode == "pulse", HasSiren: true,
-		}, clk)
+		s := sim.New(simConfig(cfg), clk)
 		return hardware{pins: s.Pins(), sim: s}, nil
 	}
 	if _, err := host.Init(); err != nil {
 		return hardware{}, fmt.Errorf("gpio: %w", err)
 	}
+	return lookupPins(cfg, gpioreg.ByName)
+}
+
+// lookupPins finds the configured pins with byName (gpioreg.ByName). A name
+// that byName does not know is a configuration error naming its key.
+func lookupPins(cfg config.Config, byName func(string) gpio.PinIO) (hardware, error) {
+	g := cfg.GPIO
 	var p gate.Pins
 	var errs []error
 	lookup := func(key, name string) gpio.PinIO {
 		if name == "" {
 			return nil
 		}
-		pin := gpioreg.ByName(name)
+		pin := byName(name)
 		if pin == nil {
 			errs = append(errs, cfg.KeyError("gpio."+key, "no pin named %q on this machine (names as periph knows them: \"GPIO17\")", name))
 		}
 		return pin
 	}
-	in := func(key, name string) gpio.PinIn {
-		if pin := lookup(key, name); pin != nil {
-			return pin
-		}
-		return nil
-	}
-	out := func(key, name string) gpio.PinOut {
-		if pin := lookup(key, name); pin != nil {
-			return pin
-		}
-		return nil
-	}
-	p.OpenLimit = in("open_limit", g.OpenLimit)
-	p.ClosedLimit = in("closed_limit", g.ClosedLimit)
-	p.Obstruction = in("obstruction", g.Obstruction)
-	p.MotorOpen = out("motor_open", g.MotorOpen)
-	p.MotorClose = out("motor_close", g.MotorClose)
-	p.MotorStop = out("motor_stop", g.MotorStop)
-	p.Siren = out("siren", g.Siren)
+	p.OpenLimit = lookup("open_limit", g.OpenLimit)
+	p.ClosedLimit = lookup("closed_limit", g.ClosedLimit)
+	p.Obstruction = lookup("obstruction", g.Obstruction)
+	p.MotorOpen = lookup("motor_open", g.MotorOpen)
+	p.MotorClose = lookup("motor_close", g.MotorClose)
+	p.MotorStop = lookup("motor_stop", g.MotorStop)
+	p.Siren = lookup("siren", g.Siren)
 	if len(errs) > 0 {
 		return hardware{}, usageError{errors.Join(errs...)}
 	}

@@ -1,10 +1,22 @@
 // Package config reads gated's TOML configuration file (SPEC.md,
 // "Configuration"): every key has a default, unknown keys are errors, and
 // every error names the file, the line and the key.
+//
+// It is the one place that checks the configuration. What FromFile and
+// FromString accept, the daemon's parts accept as it is: gated
+// -check-config and the daemon load the file the same way, and a part
+// (the gate, the MQTT link) takes its settings without checking them again.
+// Settings that need a file read or a URL parsed (the broker password, its
+// TLS certificates) are read and parsed here, once, at load time.
+//
+// To add a key: a field in its section's struct (with the toml tag), its
+// default in Default, its rules in that section's check function in
+// check.go, and cmd/gated hands it to its part.
 package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,9 +28,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 )
-
-// DefaultPath is where the package installs the file.
-const DefaultPath = "/etc/gated/gated.toml"
 
 // Config is the whole file.
 type Config struct {
@@ -85,6 +94,12 @@ type MQTT struct {
 	MaxCommandAge   time.Duration `toml:"max_command_age"`
 	Discovery       bool          `toml:"discovery"`
 	DiscoveryPrefix string        `toml:"discovery_prefix"`
+
+	// Read from the keys above when the file is loaded, and only with a
+	// broker; never printed.
+	URL      string      `toml:"-"` // Broker as the link dials it: tcp://host:port or ssl://host:port
+	Password string      `toml:"-"` // from the systemd credential mqtt-password, else password_file
+	TLS      *tls.Config `toml:"-"` // an ssl:// broker's: ca_file and the client certificate
 }
 
 // DBus is the [dbus] section.
@@ -181,7 +196,7 @@ func FromString(s, name string) (Config, error) {
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
-	for _, p := range c.problems() {
+	for _, p := range c.check() {
 		errs = append(errs, &Error{File: name, Line: lineOf(s, p.key), Key: p.key, Msg: p.msg})
 	}
 	if len(errs) > 0 {
@@ -192,128 +207,6 @@ func FromString(s, name string) (Config, error) {
 }
 
 var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*?)"\): (.*)$`)
-
-type problem struct{ key, msg string }
-
-// problems checks the rules that a TOML type cannot express.
-func (c Config) problems() []problem {
-	var ps []problem
-	add := func(key, format string, args ...any) { ps = append(ps, problem{key, fmt.Sprintf(format, args...)}) }
-	positive := func(key string, d time.Duration) {
-		if d <= 0 {
-			add(key, "must be a positive duration, got %s", d)
-		}
-	}
-	notNegative := func(key string, d time.Duration) {
-		if d < 0 {
-			add(key, "must not be negative, got %s", d)
-		}
-	}
-
-	if strings.TrimSpace(c.Gate.Name) == "" {
-		add("gate.name", "must not be empty")
-	}
-	positive("gate.travel_timeout", c.Gate.TravelTimeout)
-	notNegative("gate.reverse_delay", c.Gate.ReverseDelay)
-	notNegative("gate.auto_close", c.Gate.AutoClose)
-	notNegative("gate.alarm_duration", c.Gate.AlarmDuration)
-
-	g := c.GPIO
-	switch g.Driver {
-	case "periph":
-		for _, p := range []struct{ key, val string }{
-			{"gpio.open_limit", g.OpenLimit}, {"gpio.closed_limit", g.ClosedLimit},
-			{"gpio.motor_open", g.MotorOpen}, {"gpio.motor_close", g.MotorClose},
-		} {
-			if p.val == "" {
-				add(p.key, `is required with driver = "periph" (a pin name such as "GPIO17")`)
-			}
-		}
-		if c.Gate.AutoClose > 0 && g.Obstruction == "" {
-			// UL 325: automatic closing needs entrapment protection.
-			add("gate.auto_close", "needs an obstruction sensor (gpio.obstruction): a gate must not close by itself without one")
-		}
-		seen := map[string]string{}
-		for _, p := range []struct{ key, val string }{
-			{"gpio.open_limit", g.OpenLimit}, {"gpio.closed_limit", g.ClosedLimit},
-			{"gpio.obstruction", g.Obstruction}, {"gpio.motor_open", g.MotorOpen},
-			{"gpio.motor_close", g.MotorClose}, {"gpio.motor_stop", g.MotorStop}, {"gpio.siren", g.Siren},
-		} {
-			if p.val == "" {
-				continue
-			}
-			if other, dup := seen[p.val]; dup {
-				add(p.key, "pin %q is already used by %s", p.val, other)
-			}
-			seen[p.val] = p.key
-		}
-	case "sim":
-	default:
-		add("gpio.driver", `must be "periph" or "sim", got %q`, g.Driver)
-	}
-	switch g.OutputMode {
-	case "hold":
-		if g.MotorStop != "" {
-			add("gpio.motor_stop", `is used only with output_mode = "pulse"`)
-		}
-	case "pulse":
-		positive("gpio.pulse_width", g.PulseWidth)
-		if g.PulseWidth >= c.Gate.TravelTimeout && c.Gate.TravelTimeout > 0 {
-			add("gpio.pulse_width", "must be shorter than gate.travel_timeout")
-		}
-	default:
-		add("gpio.output_mode", `must be "hold" or "pulse", got %q`, g.OutputMode)
-	}
-	notNegative("gpio.debounce", g.Debounce)
-	if g.Debounce > time.Second {
-		add("gpio.debounce", "%s is longer than any switch bounces; at most 1s", g.Debounce)
-	}
-	positive("sim.travel_time", c.Sim.TravelTime)
-
-	m := c.MQTT
-	if m.Broker != "" {
-		u, err := url.Parse(m.Broker)
-		switch {
-		case err != nil:
-			add("mqtt.broker", "%v", err)
-		case !map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}[u.Scheme]:
-			add("mqtt.broker", "scheme %q: want tcp://, ssl://, tls:// or mqtts:// (host:port)", u.Scheme)
-		case u.User != nil:
-			add("mqtt.broker", "%q: no user or password in the URL: use username and password_file", MaskURL(m.Broker))
-		case u.Host == "":
-			add("mqtt.broker", "no host in %q: want e.g. tcp://localhost:1883", MaskURL(m.Broker))
-		}
-		if strings.ContainsAny(m.TopicPrefix, "+#") || m.TopicPrefix == "" || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
-			add("mqtt.topic_prefix", "%q: must be non-empty, without + or # and without a leading or trailing /", m.TopicPrefix)
-		}
-		if strings.ContainsAny(m.ClientID, "+#/") {
-			add("mqtt.client_id", "%q must not contain +, # or /", m.ClientID)
-		}
-		if m.KeepAlive < time.Second {
-			add("mqtt.keepalive", "must be at least 1s, got %s", m.KeepAlive)
-		}
-		positive("mqtt.max_command_age", m.MaxCommandAge)
-		if m.Discovery && (m.DiscoveryPrefix == "" || strings.ContainsAny(m.DiscoveryPrefix, "+#")) {
-			add("mqtt.discovery_prefix", "%q: must be non-empty, without + or #", m.DiscoveryPrefix)
-		}
-		if (m.CertFile == "") != (m.KeyFile == "") {
-			add("mqtt.cert_file", "cert_file and key_file go together")
-		}
-		for _, f := range []struct{ key, path string }{{"mqtt.password_file", m.PasswordFile}, {"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile}} {
-			if f.path != "" && !strings.HasPrefix(f.path, "/") {
-				add(f.key, "%q: must be an absolute path", f.path)
-			}
-		}
-	}
-
-	switch b := c.DBus.Bus; {
-	case b == "system", b == "session", b == "none":
-	case strings.Contains(b, ":") && strings.Contains(b, "="):
-	default:
-		add("dbus.bus", `must be "system", "session", "none" or a D-Bus address such as "unix:path=/run/bus", got %q`, b)
-	}
-	return ps
-}
 
 // lineOf finds the line of a dotted key ("gpio.open_limit") in a TOML text
 // written the usual way: a [section] header and key = value lines. It

@@ -25,9 +25,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,8 +89,8 @@ type Link struct {
 	opt    Options
 	log    *slog.Logger
 	clk    clockwork.Clock
-	broker string // the URL as paho wants it
-	tls    *tls.Config
+	broker string      // cfg.Broker
+	tls    *tls.Config // cfg.TLS
 	t      topics
 
 	client   mqtt.Client
@@ -110,9 +108,8 @@ type topics struct {
 	status, state, availability, command, result, sim string
 }
 
-// New checks cfg and returns a Link; nothing connects before Run. Errors
-// name the key at fault: a broker URL with a scheme paho cannot use, TLS
-// files that cannot be read or parsed, TLS files with a plain-TCP broker.
+// New returns a Link; nothing connects before Run. It takes cfg as it is:
+// internal/config has checked every field of it already.
 func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	if g == nil {
 		return nil, errors.New("mqtt: no gate")
@@ -123,35 +120,8 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	if opt.Clock == nil {
 		opt.Clock = clockwork.NewRealClock()
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = DefaultClientID()
-	}
-	if cfg.TopicPrefix == "" {
-		cfg.TopicPrefix = DefaultTopicPrefix
-	}
-	if cfg.DiscoveryPrefix == "" {
-		cfg.DiscoveryPrefix = DefaultDiscoveryPrefix
-	}
-	if cfg.GateName == "" {
-		cfg.GateName = "gate"
-	}
-	if cfg.KeepAlive <= 0 {
-		cfg.KeepAlive = DefaultKeepAlive
-	}
-	if cfg.MaxCommandAge <= 0 {
-		cfg.MaxCommandAge = DefaultMaxCommandAge
-	}
-	for key, t := range map[string]string{"topic_prefix": cfg.TopicPrefix, "discovery_prefix": cfg.DiscoveryPrefix} {
-		if strings.ContainsAny(t, "+#\x00") || strings.HasSuffix(t, "/") || strings.HasPrefix(t, "/") {
-			return nil, fmt.Errorf("mqtt %s %q: want a topic without wildcards (+, #) or a leading or trailing /", key, t)
-		}
-	}
-	broker, secure, err := brokerURL(cfg.Broker)
-	if err != nil {
-		return nil, err
-	}
 	l := &Link{
-		cfg: cfg, g: g, opt: opt, clk: opt.Clock, broker: broker,
+		cfg: cfg, g: g, opt: opt, clk: opt.Clock, broker: cfg.Broker, tls: cfg.TLS,
 		log:     opt.Log.With("part", "mqtt"),
 		connEv:  make(chan struct{}, 1),
 		jobs:    make(chan job, jobQueue),
@@ -161,13 +131,6 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	// Throttling uses real time: a fake clock in tests judges command ages.
 	rc := clockwork.NewRealClock()
 	l.failLog.clk, l.setupLog.clk, l.dropLog.clk = rc, rc, rc
-	if secure {
-		if l.tls, err = tlsConfig(cfg); err != nil {
-			return nil, err
-		}
-	} else if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
-		return nil, fmt.Errorf("mqtt broker %q: ca_file, cert_file and key_file need an ssl://, tls:// or mqtts:// broker", cfg.Broker)
-	}
 	p := cfg.TopicPrefix
 	l.t = topics{
 		status: p + "/status", state: p + "/state", availability: p + "/availability",

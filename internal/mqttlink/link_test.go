@@ -17,6 +17,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"periph.io/x/conn/v3/gpio"
 
+	"rocksaying.tw/gated/internal/config"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
@@ -63,6 +64,7 @@ func startLinkWith(t testing.TB, cfg Config, g Gate, opt Options, wrap func(*Lin
 	if cfg.TopicPrefix == "" {
 		cfg.TopicPrefix = "test/" + strings.ReplaceAll(t.Name(), "/", "-")
 	}
+	cfg = withDefaults(cfg)
 	if opt.Log == nil {
 		opt.Log = testLog(t)
 	}
@@ -91,6 +93,25 @@ func startLinkWith(t testing.TB, cfg Config, g Gate, opt Options, wrap func(*Lin
 	}
 	t.Cleanup(func() { stop() })
 	return l, stop
+}
+
+// withDefaults fills in what internal/config would give a field the test
+// leaves zero.
+func withDefaults(cfg Config) Config {
+	d := config.Default().MQTT
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = d.KeepAlive
+	}
+	if cfg.MaxCommandAge == 0 {
+		cfg.MaxCommandAge = d.MaxCommandAge
+	}
+	if cfg.DiscoveryPrefix == "" {
+		cfg.DiscoveryPrefix = d.DiscoveryPrefix
+	}
+	if cfg.GateName == "" {
+		cfg.GateName = config.Default().Gate.Name
+	}
+	return cfg
 }
 
 // waitUp waits up to 10s for the link to be connected.
@@ -227,6 +248,7 @@ func TestRetainedStatusForLateSubscriber(t *testing.T) {
 		t.Errorf("state %q retained %v, want \"opening\" retained", s.Payload, s.Retained)
 	}
 }
+
 func TestBrokerRestart(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	tg := gatetest.StartUnknown(t)
@@ -269,7 +291,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestLastWill")
 	}
 	tg := gatetest.Start(t)
-	l, err := New(Config{Broker: broker, ClientID: "gated-lastwill", TopicPrefix: "test/lastwill", KeepAlive: 2 * time.Second}, tg, Options{Log: quietLog()})
+	l, err := New(withDefaults(Config{Broker: broker, ClientID: "gated-lastwill", TopicPrefix: "test/lastwill", KeepAlive: 2 * time.Second}), tg, Options{Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,9 +414,14 @@ func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 	avail := watcher.Subscribe(prefix + "/availability")
 	results := watcher.Subscribe(prefix + "/result")
 
+	// The TLS settings as internal/config reads them from the files.
+	c, err := config.FromString(fmt.Sprintf("[gpio]\ndriver = \"sim\"\n[mqtt]\nbroker = %q\nca_file = %q\ncert_file = %q\nkey_file = %q\n",
+		strings.Replace(b.TLSURL, "ssl://", "mqtts://", 1), b.CAFile, b.CertFile, b.KeyFile), "tls.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Run("wrong password", func(t *testing.T) {
-		l, stop := startLink(t, Config{Broker: b.TLSURL, ClientID: "gated-tls-bad", TopicPrefix: "test/tls-bad", Username: "gated", Password: "wrong-" + password,
-			CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}, tg, Options{Log: log})
+		l, stop := startLink(t, Config{Broker: c.MQTT.URL, TLS: c.MQTT.TLS, ClientID: "gated-tls-bad", TopicPrefix: "test/tls-bad", Username: "gated", Password: "wrong-" + password}, tg, Options{Log: log})
 		waitLog(t, logs, "not Authorized")
 		if l.Connected() {
 			t.Errorf("connected with a wrong password")
@@ -402,9 +429,7 @@ func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 		stop()
 	})
 
-	url := strings.Replace(b.TLSURL, "ssl://", "mqtts://", 1) // the spelling users write
-	l, _ := startLink(t, Config{Broker: url, ClientID: "gated-tls", TopicPrefix: prefix, Username: "gated", Password: password,
-		CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}, tg, Options{Log: log})
+	l, _ := startLink(t, Config{Broker: c.MQTT.URL, TLS: c.MQTT.TLS, ClientID: "gated-tls", TopicPrefix: prefix, Username: "gated", Password: password}, tg, Options{Log: log})
 	next(t, avail, 10*time.Second, "online over TLS", payloadIs("online"))
 	if !l.Connected() {
 		t.Errorf("Connected() false while online")
@@ -445,3 +470,5 @@ func TestCleanSession(t *testing.T) {
 		t.Errorf("motor_open %v motor_close %v, want both low", o, c)
 	}
 }
+
+var _ Gate = (*gate.Gate)(nil)
