@@ -153,7 +153,7 @@ func TestCheckConfigAgreesWithTheDaemon(t *testing.T) {
 				return
 			}
 			if code != 2 {
-				t.Errorf("-check-config: exit %d, want 2\nstderr: %s", code, stderr)
+				t.Fatalf("-check-config: exit %d, want 2 and %q\nstderr: %s", code, f.want, stderr)
 			}
 			if want := "gated: " + path; !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, f.want) {
 				t.Errorf("-check-config said %q\nwant %q…%q", stderr, want, f.want)
