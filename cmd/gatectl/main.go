@@ -148,9 +148,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var do func(context.Context, *dbus.Conn) error
 	switch cmd {
 	case "status":
-		do = func(ctx context.Context, c *dbus.Conn) error { return status(ctx, c, o.json, stdout) }
+		f := forPeople(summary)
+		if o.json {
+			f = asJSON
+		}
+		do = func(ctx context.Context, c *dbus.Conn) error { return status(ctx, c, f, stdout) }
 	case "watch":
-		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, !o.text, stdout, stderr) }
+		f := format(asJSON)
+		if o.text {
+			f = forPeople(line)
+		}
+		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, f, stdout, stderr) }
 	default:
 		gc, err := gate.ParseCommand(cmd)
 		if err != nil {
@@ -215,21 +223,39 @@ func getStatus(ctx context.Context, c *dbus.Conn) (string, error) {
 	return s, err
 }
 
-func status(ctx context.Context, c *dbus.Conn, asJSON bool, w io.Writer) error {
+// A format turns a status document into what gatectl prints of it.
+type format func(doc string) (string, error)
+
+// asJSON prints the document as it is, a line.
+func asJSON(doc string) (string, error) { return doc + "\n", nil }
+
+// forPeople prints the document as f writes the status for people
+// (summary, line).
+func forPeople(f func(gate.Status) string) format {
+	return func(doc string) (string, error) {
+		var st gate.Status
+		if err := st.UnmarshalJSON([]byte(doc)); err != nil {
+			return "", fmt.Errorf("status document %q: %w", doc, err)
+		}
+		return f(st), nil
+	}
+}
+
+func printStatus(w io.Writer, f format, doc string) error {
+	s, err := f(doc)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, s)
+	return err
+}
+
+func status(ctx context.Context, c *dbus.Conn, f format, w io.Writer) error {
 	doc, err := getStatus(ctx, c)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		_, err := fmt.Fprintln(w, doc)
-		return err
-	}
-	var st gate.Status
-	if err := st.UnmarshalJSON([]byte(doc)); err != nil {
-		return fmt.Errorf("status document %q: %w", doc, err)
-	}
-	_, err = io.WriteString(w, summary(st))
-	return err
+	return printStatus(w, f, doc)
 }
 
 // summary is the status for people, one field a line.
@@ -291,7 +317,7 @@ func yesNo(b bool) string {
 // ends (then it returns nil) or the bus connection is lost. It keeps
 // watching while gated is away: the match follows the name to its next
 // owner.
-func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) error {
+func watch(ctx context.Context, c *dbus.Conn, f format, w, stderr io.Writer) error {
 	sigs := make(chan *dbus.Signal, 64)
 	c.Signal(sigs)
 	mctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -310,16 +336,7 @@ func watch(ctx context.Context, c *dbus.Conn, asJSON bool, w, stderr io.Writer) 
 			return nil // the status GetStatus returned may come again as a signal
 		}
 		last = doc
-		if asJSON {
-			_, err := fmt.Fprintln(w, doc)
-			return err
-		}
-		var st gate.Status
-		if err := st.UnmarshalJSON([]byte(doc)); err != nil {
-			return fmt.Errorf("status document %q: %w", doc, err)
-		}
-		_, err := io.WriteString(w, line(st))
-		return err
+		return printStatus(w, f, doc)
 	}
 	// The match is in place first, so no status falls between the two.
 	if doc, err := getStatus(ctx, c); err == nil {

@@ -19,6 +19,7 @@ import (
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/waitfor"
 )
 
 // served is a gate served by the D-Bus link on a private bus.
@@ -145,12 +146,8 @@ func TestErrors(t *testing.T) {
 
 func waitOutput(t *testing.T, what string, b interface{ String() string }, ok func(string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok(b.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for %s; output so far: %q", what, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !waitfor.Until(5*time.Second, func() bool { return ok(b.String()) }) {
+		t.Fatalf("waited 5s for %s; output so far: %q", what, b.String())
 	}
 }
 

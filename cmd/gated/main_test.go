@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/waitfor"
 )
 
 func writeConfig(t *testing.T, s string) string {
@@ -19,6 +21,20 @@ func writeConfig(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// waitCleanStop waits up to 10s for run, whose context has ended, to
+// return exit status 0 on done; log is what it wrote meanwhile.
+func waitCleanStop(t *testing.T, done <-chan int, log fmt.Stringer) {
+	t.Helper()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after a clean stop, want 0:\n%s", code, log)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gated did not stop within 10s of its context ending")
+	}
 }
 
 func runGated(ctx context.Context, args ...string) (code int, stdout, stderr string) {
@@ -92,23 +108,12 @@ func TestSimulateStartsAndStopsCleanly(t *testing.T) {
 	var o, e syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-config", cfg}, &o, &e) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.String(), "state=closed") {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("no closed state logged in 10s:\n%s", e.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling for an outcome, not a timer
+	if !waitfor.Until(10*time.Second, func() bool { return strings.Contains(e.String(), "state=closed") }) {
+		cancel()
+		t.Fatalf("no closed state logged in 10s:\n%s", e.String())
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d after a clean stop, want 0:\n%s", code, e.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("gated did not stop within 10s of its context ending")
-	}
+	waitCleanStop(t, done, &e)
 	if !strings.Contains(e.String(), "gated stopping") {
 		t.Errorf("no stop logged:\n%s", e.String())
 	}

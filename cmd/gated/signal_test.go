@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/waitfor"
 )
 
 // TestSignalsStopCleanly: invariant 6 needs the process to catch every
@@ -35,13 +36,9 @@ func TestSignalsStopCleanly(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
-			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(log.String(), "state=closed") {
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("no closed state logged in 10s:\n%s", log.String())
-				}
-				time.Sleep(5 * time.Millisecond) // polling for an outcome, not a timer
+			if !waitfor.Until(10*time.Second, func() bool { return strings.Contains(log.String(), "state=closed") }) {
+				cmd.Process.Kill()
+				t.Fatalf("no closed state logged in 10s:\n%s", log.String())
 			}
 			cmd.Process.Signal(sig)
 			select {

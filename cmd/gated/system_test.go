@@ -147,12 +147,5 @@ bus = %q
 	// A clean stop: offline on MQTT, exit 0.
 	cancel()
 	waitMQTT("offline", func(m mqtttest.Msg) bool { return m.Topic == "tw/rocksaying/availability" && m.Payload == "offline" })
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d after a clean stop, want 0:\n%s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("gated did not stop within 10s")
-	}
+	waitCleanStop(t, done, &stderr)
 }

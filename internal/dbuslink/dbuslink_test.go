@@ -24,6 +24,7 @@ import (
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/waitfor"
 )
 
 // fixture is a gate served on a private bus, and a client connection.
@@ -593,12 +594,8 @@ func TestFrozenBus(t *testing.T) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waitfor.Until(10*time.Second, ok) {
+		t.Fatalf("waited 10s for %s", what)
 	}
 }
 

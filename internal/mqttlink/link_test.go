@@ -22,6 +22,7 @@ import (
 	"rocksaying.tw/gated/internal/gate/gatetest"
 	"rocksaying.tw/gated/internal/mqttlink/mqtttest"
 	"rocksaying.tw/gated/internal/syncbuf"
+	"rocksaying.tw/gated/internal/waitfor"
 )
 
 func captureLog() (*slog.Logger, *syncbuf.Buffer) {
@@ -32,12 +33,8 @@ func captureLog() (*slog.Logger, *syncbuf.Buffer) {
 // waitLog waits up to 10s for the log to contain s.
 func waitLog(t testing.TB, b *syncbuf.Buffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(b.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log has no %q after 10s:\n%s", s, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !waitfor.Until(10*time.Second, func() bool { return strings.Contains(b.String(), s) }) {
+		t.Fatalf("log has no %q after 10s:\n%s", s, b.String())
 	}
 }
 
@@ -117,24 +114,16 @@ func withDefaults(cfg Config) Config {
 // waitUp waits up to 10s for the link to be connected.
 func waitUp(t testing.TB, l *Link) {
 	t.Helper()
-	poll(t, "Connected() true", l.Connected)
+	if !waitfor.Until(10*time.Second, l.Connected) {
+		t.Fatal("not connected after 10s")
+	}
 }
 
 // waitDown waits up to 10s for the link to be disconnected.
 func waitDown(t testing.TB, l *Link) {
 	t.Helper()
-	poll(t, "Connected() false", func() bool { return !l.Connected() })
-}
-
-// poll waits up to 10s for cond, polling for an outcome (not a timer).
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !waitfor.Until(10*time.Second, func() bool { return !l.Connected() }) {
+		t.Fatal("still connected after 10s")
 	}
 }
 

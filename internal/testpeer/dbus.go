@@ -35,22 +35,29 @@ type DBus struct {
 	done   chan struct{} // closed when cmd has exited
 }
 
-// SessionBusConfig is the configuration of a session-like bus listening on
-// sock: anyone may own any name and send anything.
-func SessionBusConfig(sock string) string {
+// BusConfig is the configuration of a bus of the given type ("session",
+// "system") listening on sock, with EXTERNAL authentication and the rest
+// (policies, includes) as it is written in body.
+func BusConfig(typ, sock, body string) string {
 	return fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>session</type>
+  <type>%s</type>
   <listen>unix:path=%s</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
+%s</busconfig>
+`, typ, sock, body)
+}
+
+// SessionBusConfig is the configuration of a session-like bus listening on
+// sock: anyone may own any name and send anything.
+func SessionBusConfig(sock string) string {
+	return BusConfig("session", sock, `  <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
   </policy>
-</busconfig>
-`, sock)
+`)
 }
 
 // StartDBus starts a dbus-daemon listening on the socket dir/bus, with the

@@ -49,13 +49,12 @@ func StartSystem(t testing.TB, policies ...string) *Daemon {
 		fmt.Fprintf(&inc, "  <include>%s</include>\n", abs)
 	}
 	return start(t, func(sock string) string {
-		return fmt.Sprintf(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
+		return testpeer.BusConfig("system", sock, systemPolicy+inc.String())
+	})
+}
+
+// systemPolicy is the default policy of Debian's system.conf.
+const systemPolicy = `  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -71,10 +70,7 @@ func StartSystem(t testing.TB, policies ...string) *Daemon {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
     <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
   </policy>
-%s</busconfig>
-`, sock, inc.String())
-	})
-}
+`
 
 // Need fails (in CI) or skips the test if a program is missing.
 func Need(t testing.TB, prog string) string {

@@ -77,15 +77,22 @@ var mosquittoPaths = []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sb
 // test when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	for _, p := range mosquittoPaths {
+	return need(t, mosquittoPaths...)
+}
+
+// need returns the first of paths that exec.LookPath finds. When there is
+// none it fails the test under CI=true and skips it elsewhere.
+func need(t testing.TB, paths ...string) string {
+	t.Helper()
+	for _, p := range paths {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquitto not found: install the mosquitto package (CI=true, so this fails rather than skips)")
+		t.Fatalf("%s not found: install the mosquitto package (CI=true, so this fails rather than skips)", filepath.Base(paths[0]))
 	}
-	t.Skip("mosquitto not found: install the mosquitto package to run this test")
+	t.Skipf("%s not found: install the mosquitto package to run this test", filepath.Base(paths[0]))
 	return ""
 }
 
@@ -154,16 +161,8 @@ func Start(t testing.TB, opt Options) *Broker {
 }
 
 func mosquittoPasswd(t testing.TB) string {
-	for _, p := range []string{"mosquitto_passwd", "/usr/bin/mosquitto_passwd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquitto_passwd not found: install the mosquitto package")
-	}
-	t.Skip("mosquitto_passwd not found: install the mosquitto package to run this test")
-	return ""
+	t.Helper()
+	return need(t, "mosquitto_passwd", "/usr/bin/mosquitto_passwd")
 }
 
 func port(addr string) string {

@@ -17,6 +17,7 @@ func (r *recTB) Helper()                   {}
 func (r *recTB) Fatal(args ...any)         { r.fatal = fmt.Sprint(args...); runtime.Goexit() }
 func (r *recTB) Fatalf(f string, a ...any) { r.fatal = fmt.Sprintf(f, a...); runtime.Goexit() }
 func (r *recTB) Skip(args ...any)          { r.skip = fmt.Sprint(args...); runtime.Goexit() }
+func (r *recTB) Skipf(f string, a ...any)  { r.skip = fmt.Sprintf(f, a...); runtime.Goexit() }
 
 func TestMissingMosquitto(t *testing.T) {
 	saved := mosquittoPaths
