@@ -312,11 +312,42 @@ const (
 	maxLost       = 10 // samples lost before a loop gives up
 )
 
+// sample is when one outcome of a command came, if it came (ok).
+type sample struct {
+	at time.Time
+	ok bool
+}
+
+// rounds runs warm+n rounds of a benchmark loop. round(i) makes the i-th
+// command (or edge), waits for its outcomes and returns when it started
+// and one sample an outcome; after the warm-up the samples go to series,
+// in order. The loop gives up once giveUp has lost more than maxLost
+// samples: the gate is not where the loop thinks, so it says so rather
+// than wait on.
+func rounds(warm, n int, series []*series, giveUp *series, round func(i int) (time.Time, []sample, error)) error {
+	for i := range warm + n {
+		t0, samples, err := round(i)
+		if err != nil {
+			return err
+		}
+		if i < warm {
+			continue
+		}
+		for j, smp := range samples {
+			series[j].note(t0, smp.at, smp.ok)
+		}
+		if giveUp != nil && giveUp.lost > maxLost {
+			break
+		}
+	}
+	return nil
+}
+
 // mqttCommands sends open and stop alternately on <prefix>/command and times
 // the relay, the status on MQTT and D-Bus, and the result.
 func (r *users) mqttCommands(warm, n int) (relay, status, result, signal dist) {
 	var sr, ss, sres, ssig series
-	for i := range warm + n {
+	rounds(warm, n, []*series{&sr, &ss, &sres, &ssig}, &ss, func(i int) (time.Time, []sample, error) {
 		cmd, match, level := step(i)
 		r.drain()
 		t0 := time.Now()
@@ -326,17 +357,8 @@ func (r *users) mqttCommands(warm, n int) (relay, status, result, signal dist) {
 		tres, okres := waitFor(r.results, sampleTimeout, func([]byte) bool { return true })
 		tsig, oksig := waitFor(r.signals, sampleTimeout, match)
 		wait(tok)
-		if i < warm {
-			continue
-		}
-		sr.note(t0, tr, okr)
-		ss.note(t0, ts, oks)
-		sres.note(t0, tres, okres)
-		ssig.note(t0, tsig, oksig)
-		if ss.lost > maxLost {
-			break // the gate is not where the loop thinks: say so, do not wait on
-		}
-	}
+		return t0, []sample{{tr, okr}, {ts, oks}, {tres, okres}, {tsig, oksig}}, nil
+	})
 	return sr.dist(), ss.dist(), sres.dist(), ssig.dist()
 }
 
@@ -344,7 +366,7 @@ func (r *users) mqttCommands(warm, n int) (relay, status, result, signal dist) {
 // the relay, and StatusChanged.
 func (r *users) dbusCommands(warm, n int) (reply, relay, signal, status dist, err error) {
 	var sreply, sr, ssig, ss series
-	for i := range warm + n {
+	err = rounds(warm, n, []*series{&sreply, &sr, &ssig, &ss}, &ssig, func(i int) (time.Time, []sample, error) {
 		cmd, match, level := step(i)
 		method := dbusapi.Iface + ".Open"
 		if cmd == gate.CmdStop {
@@ -355,21 +377,15 @@ func (r *users) dbusCommands(warm, n int) (reply, relay, signal, status dist, er
 		call := r.obj.Call(method, 0)
 		trep := time.Now()
 		if call.Err != nil {
-			return dist{}, dist{}, dist{}, dist{}, fmt.Errorf("dbus %s: %w", method, call.Err)
+			return t0, nil, fmt.Errorf("dbus %s: %w", method, call.Err)
 		}
 		tr, okr := r.waitRelay(level, sampleTimeout)
 		tsig, oksig := waitFor(r.signals, sampleTimeout, match)
 		ts, oks := waitFor(r.status, sampleTimeout, match)
-		if i < warm {
-			continue
-		}
-		sreply.note(t0, trep, true)
-		sr.note(t0, tr, okr)
-		ssig.note(t0, tsig, oksig)
-		ss.note(t0, ts, oks)
-		if ssig.lost > maxLost {
-			break
-		}
+		return t0, []sample{{at: trep, ok: true}, {tr, okr}, {tsig, oksig}, {ts, oks}}, nil
+	})
+	if err != nil {
+		return dist{}, dist{}, dist{}, dist{}, err
 	}
 	return sreply.dist(), sr.dist(), ssig.dist(), ss.dist(), nil
 }
@@ -379,7 +395,7 @@ func (r *users) dbusCommands(warm, n int) (reply, relay, signal, status dist, er
 // obstruction changes only the obstructed flag.
 func (r *rig) inputEdges(warm, n int) (onMQTT, onDBus dist, err error) {
 	var sm, sd series
-	for i := range warm + n {
+	err = rounds(warm, n, []*series{&sm, &sd}, nil, func(i int) (time.Time, []sample, error) {
 		word, want := "obstruct", true
 		if i%2 == 1 {
 			word, want = "clear", false
@@ -387,15 +403,14 @@ func (r *rig) inputEdges(warm, n int) (onMQTT, onDBus dist, err error) {
 		r.drain()
 		t0 := time.Now()
 		if err := r.sim.Control(word); err != nil {
-			return dist{}, dist{}, err
+			return t0, nil, err
 		}
 		tm, okm := waitFor(r.status, sampleTimeout, obstructedIs(want))
 		td, okd := waitFor(r.signals, sampleTimeout, obstructedIs(want))
-		if i < warm {
-			continue
-		}
-		sm.note(t0, tm, okm)
-		sd.note(t0, td, okd)
+		return t0, []sample{{tm, okm}, {td, okd}}, nil
+	})
+	if err != nil {
+		return dist{}, dist{}, err
 	}
 	return sm.dist(), sd.dist(), nil
 }

@@ -110,11 +110,18 @@ func run(o options, w io.Writer) error {
 	r.section("floor")
 	r.latency("floor: MQTT publish -> broker -> subscriber, QoS 1", floor, "", nil, "one hop; the unit of every ratio")
 
-	if err := inProcess(o, r, b, dir, step); err != nil {
-		return err
-	}
-	if err := daemonFigures(o, r, b, dir, step); err != nil {
-		return err
+	// Each part has a bus of its own, so that the in-process links and the
+	// daemon never meet on one.
+	for _, part := range []func(o options, r *report, b *broker, dir, busAddr string, step func(string)) error{inProcess, daemonFigures} {
+		bus, err := startBus(dir)
+		if err != nil {
+			return err
+		}
+		err = part(o, r, b, dir, bus.Address, step)
+		bus.Stop()
+		if err != nil {
+			return err
+		}
 	}
 	if o.sizes {
 		step("binary sizes")
@@ -144,14 +151,9 @@ func run(o options, w io.Writer) error {
 	return nil
 }
 
-func inProcess(o options, r *report, b *broker, dir string, step func(string)) error {
-	bus, err := startBus(dir)
-	if err != nil {
-		return err
-	}
-	defer bus.Stop()
+func inProcess(o options, r *report, b *broker, dir, busAddr string, step func(string)) error {
 	step("in-process gate, MQTT and D-Bus links on the simulator")
-	rg, err := startRig(b.URL, bus.Address)
+	rg, err := startRig(b.URL, busAddr)
 	if err != nil {
 		return err
 	}
@@ -208,18 +210,13 @@ func inProcess(o options, r *report, b *broker, dir string, step func(string)) e
 	return nil
 }
 
-func daemonFigures(o options, r *report, b *broker, dir string, step func(string)) error {
-	bus, err := startBus(dir)
-	if err != nil {
-		return err
-	}
-	defer bus.Stop()
+func daemonFigures(o options, r *report, b *broker, dir, busAddr string, step func(string)) error {
 	step("building gated")
 	bin, err := build(dir, runtime.GOARCH, "")
 	if err != nil {
 		return err
 	}
-	conf, err := writeDaemonConfig(dir, b.URL, bus.Address)
+	conf, err := writeDaemonConfig(dir, b.URL, busAddr)
 	if err != nil {
 		return err
 	}
@@ -298,7 +295,7 @@ func daemonFigures(o options, r *report, b *broker, dir string, step func(string
 		fmt.Sprintf("RssAnon %s, VmHWM %s", mib(after.RssAnon), mib(after.HWM)))
 
 	step("latency against gated")
-	u, err := newUsers(b.URL, bus.Address, daemonPrefix, "gatebench-daemon")
+	u, err := newUsers(b.URL, busAddr, daemonPrefix, "gatebench-daemon")
 	if err != nil {
 		return err
 	}
