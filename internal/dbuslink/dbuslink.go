@@ -7,6 +7,10 @@
 // gate with Gate.Do and a bounded context. Signals and PropertiesChanged are
 // emitted from Run's goroutine, fed by Gate.Subscribe, which never waits for
 // a slow reader: a stuck bus stalls this link and nothing else.
+//
+// This file holds the Service: the connection, the name, the signals and
+// properties. object.go holds the methods callers invoke; the names they
+// use are in dbusapi.
 package dbuslink
 
 import (
@@ -407,84 +411,6 @@ func (s *Service) release() {
 		s.log.Warn("release name", "name", dbusapi.Name, "err", err)
 	}
 	s.conn.Close()
-}
-
-// object is what godbus exports on dbusapi.Path as Iface: every exported method
-// whose last result is *dbus.Error becomes a D-Bus method.
-type object struct {
-	s    *Service
-	conn *dbus.Conn
-}
-
-// Open asks the gate to open.
-func (o *object) Open(sender dbus.Sender) *dbus.Error { return o.do(gate.CmdOpen, sender) }
-
-// Close asks the gate to close.
-func (o *object) Close(sender dbus.Sender) *dbus.Error { return o.do(gate.CmdClose, sender) }
-
-// Stop asks the gate to stop.
-func (o *object) Stop(sender dbus.Sender) *dbus.Error { return o.do(gate.CmdStop, sender) }
-
-// Alarm sounds the siren.
-func (o *object) Alarm(sender dbus.Sender) *dbus.Error { return o.do(gate.CmdAlarm, sender) }
-
-// Silence stops the siren.
-func (o *object) Silence(sender dbus.Sender) *dbus.Error { return o.do(gate.CmdSilence, sender) }
-
-// GetStatus returns the status document.
-func (o *object) GetStatus() (string, *dbus.Error) {
-	return string(o.s.g.Status().JSON()), nil
-}
-
-func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
-	// Ask the bus who the caller is before replying: once it has the reply
-	// the caller may be gone, and the bus forgets it.
-	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
-	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
-	defer cancel()
-	st, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
-	go o.audit(cmd, string(sender), uid, err)
-	// Reply after the PropertiesChanged and StatusChanged of the status the
-	// command made: the bus delivers one sender's messages in order, so a
-	// caller that reads State on the reply sees that status or a newer one.
-	// Bounded: a bus that stopped reading must not hold the reply for long.
-	sctx, scancel := context.WithTimeout(o.s.life, shownWait)
-	o.s.shown.wait(sctx, st.Seq)
-	scancel()
-	if err != nil {
-		return Error(err)
-	}
-	return nil
-}
-
-// audit logs who asked for what, with the caller's uid.
-func (o *object) audit(cmd gate.Command, sender string, uidCall *dbus.Call, cmdErr error) {
-	attrs := []any{"command", cmd, "sender", sender}
-	select {
-	case c := <-uidCall.Done:
-		var uid uint32
-		if c.Store(&uid) == nil {
-			attrs = append(attrs, "uid", uid)
-		}
-	case <-time.After(time.Second):
-	}
-	if cmdErr != nil {
-		o.s.log.Info("command refused", append(attrs, "err", cmdErr)...)
-		return
-	}
-	o.s.log.Info("command", attrs...)
-}
-
-// Error turns an error of the gate into the D-Bus error sent to the caller:
-// a *gate.RefusedError becomes the reason's dbusapi.ErrorName
-// ("obstructed" → tw.rocksaying.Gate.Error.Obstructed) with the refusal's
-// sentence as its message; anything else is org.freedesktop.DBus.Error.Failed.
-func Error(err error) *dbus.Error {
-	var re *gate.RefusedError
-	if errors.As(err, &re) {
-		return dbus.NewError(dbusapi.ErrorName(string(re.Reason)), []any{re.Msg})
-	}
-	return dbus.MakeFailedError(err)
 }
 
 func busLabel(bus string) string {

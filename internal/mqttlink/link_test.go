@@ -392,49 +392,6 @@ func TestRunWithoutBrokerReturnsPromptly(t *testing.T) {
 	}
 }
 
-func TestTLSWithClientCertificateAndPassword(t *testing.T) {
-	const password = "s3cret-Pa55"
-	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Users: map[string]string{"gated": password, "watcher": "w"}})
-	tg := gatetest.Start(t)
-	log, logs := captureLog()
-
-	watcher := mqtttest.Connect(t, b.URL, func(o *mqtt.ClientOptions) { o.SetUsername("watcher").SetPassword("w") })
-	prefix := "test/tls"
-	avail := watcher.Subscribe(prefix + "/availability")
-	results := watcher.Subscribe(prefix + "/result")
-
-	// The TLS settings as internal/config reads them from the files.
-	c, err := config.FromString(fmt.Sprintf("[gpio]\ndriver = \"sim\"\n[mqtt]\nbroker = %q\nca_file = %q\ncert_file = %q\nkey_file = %q\n",
-		strings.Replace(b.TLSURL, "ssl://", "mqtts://", 1), b.CAFile, b.CertFile, b.KeyFile), "tls.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Run("wrong password", func(t *testing.T) {
-		l, stop := startLink(t, Config{Broker: c.MQTT.URL, TLS: c.MQTT.TLS, ClientID: "gated-tls-bad", TopicPrefix: "test/tls-bad", Username: "gated", Password: "wrong-" + password}, tg, Options{Log: log})
-		waitLog(t, logs, "not Authorized")
-		if l.Connected() {
-			t.Errorf("connected with a wrong password")
-		}
-		stop()
-	})
-
-	l, _ := startLink(t, Config{Broker: c.MQTT.URL, TLS: c.MQTT.TLS, ClientID: "gated-tls", TopicPrefix: prefix, Username: "gated", Password: password}, tg, Options{Log: log})
-	next(t, avail, 10*time.Second, "online over TLS", payloadIs("online"))
-	if !l.Connected() {
-		t.Errorf("Connected() false while online")
-	}
-	watcher.Publish(prefix+"/command", []byte("alarm"))
-	if r := decodeResult(t, next(t, results, 5*time.Second, "result", func(mqtttest.Msg) bool { return true })); !r.OK {
-		t.Errorf("alarm over TLS: %+v", r)
-	}
-	if strings.Contains(logs.String(), password) {
-		t.Errorf("the password appears in the log:\n%s", logs.String())
-	}
-	if !strings.Contains(logs.String(), "connect") {
-		t.Errorf("the log says nothing of connecting:\n%s", logs.String())
-	}
-}
-
 // TestCleanSession: a command sent while gated was away is never run when
 // it comes back (SPEC.md: clean session).
 func TestCleanSession(t *testing.T) {
