@@ -202,6 +202,7 @@ func FuzzFromString(f *testing.F) {
 	f.Add(pins)
 	f.Add("[gate]\nauto_close = \"1s\"\n")
 	f.Add("[[gate]]\n")
+	f.Add(pins + "[mqtt]\nbroker = \"mqtts://u@broker:8883/x\"\nclient_id = \"\"\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := FromString(s, "fuzz.toml")
 		if err != nil {
