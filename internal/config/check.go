@@ -145,7 +145,7 @@ func checkMQTT(c *Config, ps *problems) {
 	}
 	ps.positive("mqtt.max_command_age", m.MaxCommandAge)
 
-	url, secure, err := ParseBroker(m.Broker)
+	url, secure, err := parseBroker(m.Broker)
 	if err != nil {
 		ps.add("mqtt.broker", "%v", err)
 	}

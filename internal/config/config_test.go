@@ -238,9 +238,9 @@ func TestParseBroker(t *testing.T) {
 		{"MQTTS://[::1]", "ssl://[::1]:8883", true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, secure, err := ParseBroker(tc.in)
+			got, secure, err := parseBroker(tc.in)
 			if err != nil || got != tc.want || secure != tc.wantSecure {
-				t.Errorf("ParseBroker(%q) = %q, %v, %v; want %q, %v, nil", tc.in, got, secure, err, tc.want, tc.wantSecure)
+				t.Errorf("parseBroker(%q) = %q, %v, %v; want %q, %v, nil", tc.in, got, secure, err, tc.want, tc.wantSecure)
 			}
 		})
 	}

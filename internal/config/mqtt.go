@@ -19,12 +19,12 @@ import (
 	"strings"
 )
 
-// ParseBroker checks a broker URL as users write it (tcp://, mqtt://,
+// parseBroker checks a broker URL as users write it (tcp://, mqtt://,
 // ssl://, tls:// or mqtts://, host and optional port, nothing else) and
 // returns it as the link dials it, tcp://host:port or ssl://host:port with
 // the default port (1883, 8883) filled in, and whether it uses TLS. Its
 // errors never repeat a password written into the URL.
-func ParseBroker(s string) (string, bool, error) {
+func parseBroker(s string) (string, bool, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error

@@ -12,7 +12,7 @@ import (
 // and reads the password and the TLS certificates; cmd/gated copies the
 // result here. New checks none of it again.
 type Config struct {
-	Broker      string      // tcp://host:port or ssl://host:port, as config.ParseBroker returns it
+	Broker      string      // tcp://host:port or ssl://host:port: config.MQTT.URL
 	TLS         *tls.Config // for an ssl:// broker: its CA and our certificate; nil: the system's CAs
 	ClientID    string
 	TopicPrefix string
