@@ -557,12 +557,14 @@ func TestSetNeverBlocksOnStuckDisk(t *testing.T) {
 	h.set(func(h *hookFS) { h.stuck = stuck })
 	s.Load()
 	stop := run(t, s)
+	release := sync.OnceFunc(func() { close(stuck) })
+	t.Cleanup(release) // before stop, which waits for the writer
 
-	s.Set(Doc{Openings: 1})
-	<-h.writing // the writer is stuck in Write
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		s.Set(Doc{Openings: 1})
+		<-h.writing // the writer is stuck in Write
 		for i := 2; i <= 1000; i++ {
 			s.Set(Doc{Openings: uint64(i)})
 			s.Update(func(d *Doc) { d.Faults++ })
@@ -574,7 +576,7 @@ func TestSetNeverBlocksOnStuckDisk(t *testing.T) {
 	case <-time.After(30 * time.Second): // a deadlock detector, not a speed limit
 		t.Fatal("Set blocked while the disk was stuck")
 	}
-	close(stuck)
+	release()
 	stop()
 	if got := readFile(t, s); !strings.Contains(got, `"openings": 1000`) || !strings.Contains(got, `"faults": 1,`) {
 		t.Errorf("file after the disk came back:\n%s\nwant openings 1000, faults 1", got)
