@@ -274,6 +274,7 @@ func (s *Store) Run(ctx context.Context) {
 func (s *Store) flush() bool {
 	b := encode(s.Latest())
 	if s.written != nil && bytes.Equal(b, s.written) {
+		s.recovered()
 		return true
 	}
 	renamed, op, err := s.write(b)
@@ -285,13 +286,18 @@ func (s *Store) flush() bool {
 		return false
 	}
 	s.written = b
+	s.recovered()
+	return true
+}
+
+// recovered notes that the file holds the latest document after failures.
+func (s *Store) recovered() {
 	if s.failing {
-		s.log.Info("state saved again", "path", s.path)
+		s.log.Info("state file up to date again", "path", s.path)
 		s.failing = false
 		clear(s.warned)
 		clear(s.suppressed)
 	}
-	return true
 }
 
 // write replaces the state file with b, atomically. op names the step that

@@ -443,20 +443,25 @@ func TestFailedStepKeepsOldFile(t *testing.T) {
 			if !strings.Contains(logs.String(), tc.op) {
 				t.Errorf("log lacks %s:\n%s", tc.op, logs)
 			}
-			// Once the disk works again the document is written, even
-			// when the failed write had already put it in place.
+			// Once the disk works again, going back to the old document
+			// writes it if the failed write had put the new one in place.
 			h.set(func(h *hookFS) { h.createErr, h.syncErr, h.renameErr, h.syncDirErr = nil, nil, nil, nil })
 			c0, _ := h.counts()
+			s.Set(Doc{Openings: 1})
 			if !s.flush() {
 				t.Fatal("flush after the repair failed")
 			}
-			if c, _ := h.counts(); c != c0+1 {
-				t.Errorf("%d writes after the repair, want 1", c-c0)
+			want := 0
+			if tc.renamed {
+				want = 1
 			}
-			if got := readFile(t, s); !strings.Contains(got, `"openings": 2`) {
-				t.Errorf("after the repair the file holds:\n%s", got)
+			if c, _ := h.counts(); c != c0+want {
+				t.Errorf("%d writes after the repair, want %d", c-c0, want)
 			}
-			if !strings.Contains(logs.String(), "state saved again") {
+			if got := readFile(t, s); got != old {
+				t.Errorf("after the repair the file holds:\n%s\nwant:\n%s", got, old)
+			}
+			if !strings.Contains(logs.String(), "state file up to date again") {
 				t.Errorf("no INFO on recovery:\n%s", logs)
 			}
 		})
@@ -488,6 +493,35 @@ func TestUnchangedContentNotWritten(t *testing.T) {
 	}
 }
 
+// deadline bounds a test's waits for the writer: a deadlock detector, not a
+// speed limit.
+const deadline = 30 * time.Second
+
+// waitCtx is a context for clk.BlockUntilContext that ends at deadline.
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// block waits until n waiters are on clk, or fails the test.
+func block(t *testing.T, ctx context.Context, clk *clockwork.FakeClock, n int, what string) {
+	t.Helper()
+	if err := clk.BlockUntilContext(ctx, n); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// recv waits for a signal from the writer, or fails the test.
+func recv(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(deadline):
+		t.Fatalf("no %s", what)
+	}
+}
+
 // run starts s.Run and returns a function that stops it and waits.
 func run(t *testing.T, s *Store) (stop func()) {
 	t.Helper()
@@ -516,29 +550,25 @@ func TestCoalescing(t *testing.T) {
 	s, h, clk, _ := newStore(t, time.Second)
 	s.Load()
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := waitCtx(t)
 
 	s.Set(Doc{Openings: 1})
-	<-h.renamed // the first write is at once
+	recv(t, h.renamed, "first write") // at once
 	for i := 2; i <= 100; i++ {
 		s.Update(func(d *Doc) { d.Openings = uint64(i) })
 	}
-	if err := clk.BlockUntilContext(ctx, 1); err != nil { // Run waits for the interval
-		t.Fatal(err)
-	}
+	block(t, ctx, clk, 1, "Run waits for the interval")
 	if c, _ := h.counts(); c != 1 {
 		t.Errorf("%d writes before the interval ended, want 1", c)
 	}
 	clk.Advance(time.Second)
-	<-h.renamed
+	recv(t, h.renamed, "write")
 	if got := readFile(t, s); !strings.Contains(got, `"openings": 100`) {
 		t.Errorf("file after the interval:\n%s\nwant openings 100", got)
 	}
 
 	s.Set(Doc{Openings: 101})
-	if err := clk.BlockUntilContext(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	block(t, ctx, clk, 1, "the writer to wait")
 	stop() // before the interval ends
 	if got := readFile(t, s); !strings.Contains(got, `"openings": 101`) {
 		t.Errorf("file after Run returned:\n%s\nwant openings 101", got)
@@ -573,7 +603,7 @@ func TestSetNeverBlocksOnStuckDisk(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second): // a deadlock detector, not a speed limit
+	case <-time.After(deadline):
 		t.Fatal("Set blocked while the disk was stuck")
 	}
 	release()
@@ -593,47 +623,39 @@ func TestWriteFailuresThrottledAndRetried(t *testing.T) {
 	s.Load()
 	h.set(func(h *hookFS) { h.createErr = syscall.EACCES })
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := waitCtx(t)
 	warns := func() int { return strings.Count(logs.String(), "level=WARN") }
 
 	s.Set(Doc{Openings: 5})
-	if err := clk.BlockUntilContext(ctx, 1); err != nil { // failed, and armed the retry
-		t.Fatal(err)
-	}
+	block(t, ctx, clk, 1, "failed, and armed the retry")
 	for range 4 {
 		clk.Advance(time.Minute)
-		if err := clk.BlockUntilContext(ctx, 1); err != nil { // tried again, and re-armed
-			t.Fatal(err)
-		}
+		block(t, ctx, clk, 1, "tried again, and re-armed")
 	}
 	if n := warns(); n != 1 {
 		t.Errorf("%d WARNs for 5 create failures within the hour, want 1:\n%s", n, logs)
 	}
 	h.set(func(h *hookFS) { h.createErr, h.renameErr = nil, syscall.EROFS })
 	clk.Advance(time.Minute)
-	if err := clk.BlockUntilContext(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	block(t, ctx, clk, 1, "the writer to wait")
 	if warns() != 2 {
 		t.Fatalf("%d WARNs after a new kind of failure, want 2:\n%s", warns(), logs)
 	}
 	h.set(func(h *hookFS) { h.renameErr, h.createErr = nil, syscall.EACCES })
 	clk.Advance(time.Hour)
-	if err := clk.BlockUntilContext(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	block(t, ctx, clk, 1, "the writer to wait")
 	if n := warns(); n != 3 || !strings.Contains(logs.String(), "suppressed=4") {
 		t.Errorf("%d WARNs an hour later, want 3 with a suppressed count:\n%s", n, logs)
 	}
 
 	h.set(func(h *hookFS) { h.createErr = nil })
 	clk.Advance(time.Minute) // the retry, with no new Set
-	<-h.renamed
+	recv(t, h.renamed, "write")
 	stop()
 	if got := readFile(t, s); !strings.Contains(got, `"openings": 5`) {
 		t.Errorf("file after the directory works again:\n%s", got)
 	}
-	if !strings.Contains(logs.String(), "state saved again") {
+	if !strings.Contains(logs.String(), "state file up to date again") {
 		t.Errorf("no INFO when writes work again:\n%s", logs)
 	}
 }
