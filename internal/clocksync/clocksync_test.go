@@ -37,7 +37,11 @@ func newFakeAsk() *fakeAsk {
 }
 
 func (f *fakeAsk) ask(ctx context.Context) (bool, error) {
-	f.asked <- ctx
+	select {
+	case f.asked <- ctx:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 	select {
 	case a := <-f.answers:
 		return a.ok, a.err
@@ -100,7 +104,15 @@ func (r *rig) waiting(t *testing.T) {
 
 func (r *rig) want(t *testing.T, want bool, when string) {
 	t.Helper()
-	if got := r.c.Synchronized(); got != want {
+	done := make(chan bool, 1)
+	go func() { done <- r.c.Synchronized() }()
+	var got bool
+	select {
+	case got = <-done:
+	case <-time.After(deadline):
+		t.Fatalf("%s: Synchronized() waits", when)
+	}
+	if got != want {
 		t.Errorf("%s: Synchronized() = %v, want %v\nlog:\n%s", when, got, want, r.logs)
 	}
 }
