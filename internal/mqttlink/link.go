@@ -81,6 +81,10 @@ type Options struct {
 	Clock   clockwork.Clock // judges the age of commands; nil: the real clock
 	Sim     Sim             // non-nil: serve <prefix>/sim
 	Version string          // sw_version in Home Assistant's device block
+	// ClockSynced says whether the system clock can be trusted to judge the
+	// age of commands (clocksync.Checker.Synchronized); it is called for
+	// each command on paho's goroutine and must return at once. nil: always.
+	ClockSynced func() bool
 }
 
 // The defaults of SPEC.md's [mqtt] section.
@@ -132,6 +136,7 @@ type Link struct {
 	failLog  throttle      // connection attempts
 	setupLog throttle      // subscriptions and publications after connecting
 	dropLog  throttle      // results that could not be delivered
+	unsynced unsyncedNote  // said that commands' ages are not judged
 }
 
 type topics struct {
@@ -451,7 +456,7 @@ func (l *Link) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 }
 
 func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
-	req, err := parseCommand(m.Payload(), m.Retained(), l.clk.Now(), l.cfg.MaxCommandAge)
+	req, err := l.parse(m.Payload(), m.Retained())
 	if err != nil {
 		l.answer(req, gate.Status{}, err, false)
 		return
