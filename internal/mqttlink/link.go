@@ -52,8 +52,8 @@ type Gate interface {
 }
 
 // Sim is the simulator's control, nil when not simulating: Control takes
-// "obstruct", "clear", "force_open", "jam", "unjam" and errors on anything
-// else.
+// "obstruct", "clear", "force_open", "jam", "unjam", "eye_stuck", "eye_ok"
+// and errors on anything else.
 type Sim interface{ Control(cmd string) error }
 
 // Config is the [mqtt] section, with the password already read (see
