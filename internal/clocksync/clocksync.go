@@ -23,8 +23,8 @@
 // both is not a stock Pi, and a wrong clock then shows as refused commands
 // rather than as commands of any age accepted. A chrony configured without
 // rtcsync never clears the kernel's flag: gated then never judges a
-// command's age (and says so once per command burst, see mqttlink), so add
-// rtcsync or use timesyncd.
+// command's age (mqttlink says so once, at WARN), so add rtcsync or use
+// timesyncd.
 package clocksync
 
 import (
