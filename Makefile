@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzMachine$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/mqttlink
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=30s ./internal/state
 
 # The figures of BENCHMARKS.md: gatebench starts its own mosquitto and
 # dbus-daemon and builds ./cmd/gated. BENCH_FLAGS='-idle 10s -n 200' is quick.

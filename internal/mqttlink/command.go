@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -36,6 +38,9 @@ type request struct {
 	// Word is what the result's "command" field says: the command, or as
 	// much of the unknown word as is safe to echo.
 	Word string
+	// Unjudged: the command has a ts that was not judged, as the clock
+	// could not be trusted.
+	Unjudged bool
 }
 
 // commandJSON is the JSON form of a command. Unknown fields are ignored so
@@ -51,6 +56,8 @@ type commandJSON struct {
 // *gate.RefusedError says why, and the request carries whatever id and word
 // could be read, for the result. maxAge bounds how old (or how far in the
 // future, for a sender whose clock is wrong) a JSON command's ts may be.
+// A zero now means that the time is not known (the system clock was not
+// synchronized): ts must still be well-formed, but its age is not judged.
 func parseCommand(payload []byte, retained bool, now time.Time, maxAge time.Duration) (request, error) {
 	if len(payload) > MaxPayload {
 		return request{}, refuse(ReasonTooLarge, "command of %d bytes is over the %d-byte limit: not read", len(payload), MaxPayload)
@@ -69,7 +76,9 @@ func parseCommand(payload []byte, retained bool, now time.Time, maxAge time.Dura
 		return req, err
 	}
 	req.Cmd, req.Word = cmd, string(cmd)
-	if hasTS {
+	if hasTS && now.IsZero() {
+		req.Unjudged = true
+	} else if hasTS {
 		age := float64(now.Unix()) + float64(now.Nanosecond())/1e9 - ts
 		limit := maxAge.Seconds()
 		switch {
@@ -80,6 +89,38 @@ func parseCommand(payload []byte, retained bool, now time.Time, maxAge time.Dura
 		}
 	}
 	return req, nil
+}
+
+// parse is parseCommand at the link's time. While the system clock is not
+// synchronized (Options.ClockSynced) the time is not known: a command's ts
+// is not judged, lest a Pi without a battery-backed clock refuse every
+// command until NTP answers, and the first command so accepted in each
+// such period is logged at WARN.
+func (l *Link) parse(payload []byte, retained bool) (request, error) {
+	synced := l.opt.ClockSynced == nil || l.opt.ClockSynced()
+	var now time.Time
+	if synced {
+		now = l.clk.Now()
+	}
+	req, err := parseCommand(payload, retained, now, l.cfg.MaxCommandAge)
+	l.unsynced.note(l.log, synced, req)
+	return req, err
+}
+
+// unsyncedNote remembers whether the link said that it takes commands of
+// any age, so that it says it once per period of unsynchronized clock.
+type unsyncedNote struct{ said atomic.Bool }
+
+func (n *unsyncedNote) note(log *slog.Logger, synced bool, req request) {
+	switch {
+	case synced:
+		if n.said.Swap(false) {
+			log.Info("system clock synchronized: the age (ts) of commands is judged again")
+		}
+	case req.Unjudged && !n.said.Swap(true):
+		log.Warn("system clock not synchronized: command accepted without judging its age (ts); so are all until the clock is synchronized",
+			"id", echo(req.ID), "command", req.Word)
+	}
 }
 
 // parsePayload reads a bare word or a JSON object; ts is in Unix seconds.

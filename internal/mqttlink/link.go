@@ -49,8 +49,8 @@ type Gate interface {
 }
 
 // Sim is the simulator's control, nil when not simulating: Control takes
-// "obstruct", "clear", "force_open", "jam", "unjam" and errors on anything
-// else.
+// "obstruct", "clear", "force_open", "jam", "unjam", "eye_stuck", "eye_ok"
+// and errors on anything else.
 type Sim interface{ Control(cmd string) error }
 
 // Options are the link's collaborators; the zero value is usable.
@@ -59,6 +59,10 @@ type Options struct {
 	Clock   clockwork.Clock // judges the age of commands; nil: the real clock
 	Sim     Sim             // non-nil: serve <prefix>/sim
 	Version string          // sw_version in Home Assistant's device block
+	// ClockSynced says whether the system clock can be trusted to judge the
+	// age of commands (clocksync.Checker.Synchronized); it is called for
+	// each command on paho's goroutine and must return at once. nil: always.
+	ClockSynced func() bool
 }
 
 // Timings. They bound every wait on the broker so that a dead broker can
@@ -102,6 +106,7 @@ type Link struct {
 	failLog  throttle      // connection attempts
 	setupLog throttle      // subscriptions and publications after connecting
 	dropLog  throttle      // results that could not be delivered
+	unsynced unsyncedNote  // said that commands' ages are not judged
 }
 
 type topics struct {

@@ -34,7 +34,7 @@ type result struct {
 }
 
 func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
-	req, err := parseCommand(m.Payload(), m.Retained(), l.clk.Now(), l.cfg.MaxCommandAge)
+	req, err := l.parse(m.Payload(), m.Retained())
 	if err != nil {
 		l.answer(req, gate.Status{}, err, noWait)
 		return

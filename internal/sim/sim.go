@@ -46,7 +46,7 @@ const (
 )
 
 // Controls are the words Control accepts: what <prefix>/sim takes.
-var Controls = []string{"obstruct", "clear", "force_open", "jam", "unjam"}
+var Controls = []string{"obstruct", "clear", "force_open", "jam", "unjam", "eye_stuck", "eye_ok"}
 
 // Config describes the simulated gate and how it is wired. The wiring fields
 // mean what they mean in gated's [gpio] section, so a gate configured like
@@ -66,6 +66,11 @@ type Config struct {
 	HasObstruction bool // an obstruction sensor (photo eye) is fitted
 	HasStop        bool // a stop output (pulse mode; in hold mode it is wired to nothing)
 	HasSiren       bool // a siren relay is fitted
+
+	// HasObstructionTest: an output powers the photo eye's transmitter
+	// ([gpio] obstruction_test), so that gated can test the eye. With the
+	// output off the beam is cut: the obstruction input reads active.
+	HasObstructionTest bool
 
 	// Start is the initial position, 0 = closed .. 1 = open; it is clamped
 	// to [0, 1].
@@ -97,8 +102,10 @@ type Snapshot struct {
 
 	// The outputs, as the simulator interprets their levels (per
 	// OutputsActiveLow): true is energised (a relay pulled in, a contact
-	// made).
-	MotorOpen, MotorClose, MotorStop, Siren bool
+	// made). EyePower is the photo eye's transmitter output.
+	MotorOpen, MotorClose, MotorStop, Siren, EyePower bool
+	// EyeStuck: the photo eye's receiver is stuck (Control "eye_stuck").
+	EyeStuck bool
 
 	// Shorts counts the times both motor outputs were energised together
 	// (invariant 1); in pulse mode, both of the operator's open and close
@@ -128,10 +135,11 @@ const (
 	outClose
 	outStop
 	outSiren
+	outEye // the photo eye's transmitter
 	numOutputs
 )
 
-var outputNames = [numOutputs]string{"motor_open", "motor_close", "motor_stop", "siren"}
+var outputNames = [numOutputs]string{"motor_open", "motor_close", "motor_stop", "siren", "obstruction_test"}
 
 // Gate is a simulated gate. Its methods and its pins' methods may be called
 // from any goroutine.
@@ -153,7 +161,9 @@ type Gate struct {
 	shorts     int
 	failOut    [numOutputs]bool
 	jammed     bool
-	obstructed bool
+	obstructed bool // something is in the beam
+	eyeStuck   bool // the receiver reports eyeCut, whatever the beam does
+	eyeCut     bool
 
 	op          gate.Dir // pulse mode: where the operator runs
 	opPending   gate.Dir // pulse mode: where it runs after its reverse pause
@@ -201,7 +211,8 @@ func New(cfg Config, clk clockwork.Clock) *Gate {
 		p.level = s.lineLevel(p)
 	}
 	for i := range s.outs {
-		if (output(i) == outStop && !cfg.HasStop) || (output(i) == outSiren && !cfg.HasSiren) {
+		if (output(i) == outStop && !cfg.HasStop) || (output(i) == outSiren && !cfg.HasSiren) ||
+			(output(i) == outEye && !cfg.HasObstructionTest) {
 			continue
 		}
 		s.outs[i] = &OutPin{s: s, idx: output(i), name: "sim." + outputNames[i], level: s.outLevel(false)}
@@ -231,10 +242,24 @@ func (s *Gate) Pins() gate.Pins {
 	return p
 }
 
+// ObstructionTest returns the output that powers the photo eye's
+// transmitter, the same one on every call; nil when Config.HasObstructionTest
+// is false.
+func (s *Gate) ObstructionTest() gpio.PinOut {
+	if q := s.outs[outEye]; q != nil {
+		return q
+	}
+	return nil // not a nil *OutPin in an interface
+}
+
 // Control acts on the gate from outside, as a person or the weather would:
 //
 //   - "obstruct", "clear": something enters or leaves the photo eye's beam
 //     (an error if the gate has no obstruction sensor);
+//   - "eye_stuck": the photo eye's receiver sticks: it keeps reporting the
+//     beam as it reports it now, whatever its transmitter or the beam do,
+//     so a self-test fails and an obstruction goes unseen; "eye_ok": it
+//     works again (both an error if the gate has no obstruction sensor);
 //   - "force_open": the leaf is pushed off its closed limit to ForcedOpen (an
 //     error if it is not on its closed limit);
 //   - "jam": the leaf sticks; a driven motor runs but moves nothing;
@@ -254,6 +279,15 @@ func (s *Gate) Control(cmd string) error {
 			return fmt.Errorf("sim: %s: the simulated gate has no obstruction sensor", w)
 		}
 		s.obstructed = w == "obstruct"
+	case "eye_stuck", "eye_ok":
+		if s.ins[inObstruction] == nil {
+			return fmt.Errorf("sim: %s: the simulated gate has no obstruction sensor", w)
+		}
+		if w == "eye_ok" {
+			s.eyeStuck = false
+		} else {
+			s.eyeCut, s.eyeStuck = s.beamCut(), true // again: what it reports stuck
+		}
 	case "force_open":
 		if s.pos > s.band {
 			return fmt.Errorf("sim: force_open: the gate is not on its closed limit (position %.3f)", s.position())
@@ -283,9 +317,10 @@ func (s *Gate) FailOutputs(fail bool) {
 }
 
 // FailOutput makes one output's Out fail (true) or work again (false), named
-// as in [gpio]: motor_open, motor_close, motor_stop or siren. A failing
-// output keeps its relay as it was: a relay that cannot be released stays
-// energised, like a welded contact or a dead driver transistor.
+// as in [gpio]: motor_open, motor_close, motor_stop, siren or
+// obstruction_test. A failing output keeps its relay as it was: a relay that
+// cannot be released stays energised, like a welded contact or a dead driver
+// transistor.
 func (s *Gate) FailOutput(name string, fail bool) error {
 	for i, n := range outputNames {
 		if n == name {
@@ -319,6 +354,8 @@ func (s *Gate) Snapshot() Snapshot {
 		MotorClose:    s.relay[outClose],
 		MotorStop:     s.relay[outStop],
 		Siren:         s.relay[outSiren],
+		EyePower:      s.relay[outEye],
+		EyeStuck:      s.eyeStuck,
 		Shorts:        s.shorts,
 		OpenContacts:  s.contacts[outOpen],
 		CloseContacts: s.contacts[outClose],
@@ -453,7 +490,7 @@ func (s *Gate) lineLevel(p *InPin) gpio.Level {
 		contact = s.closedContact()
 	case inObstruction:
 		// A normally-closed sensor's contact is closed while the beam is clear.
-		contact = s.obstructed != s.cfg.ObstructionNormallyClosed
+		contact = s.beamCut() != s.cfg.ObstructionNormallyClosed
 	}
 	active := gpio.Level(!s.cfg.InputsActiveLow)
 	if contact {
@@ -466,6 +503,16 @@ func (s *Gate) lineLevel(p *InPin) gpio.Level {
 		return gpio.Low
 	}
 	return !active
+}
+
+// beamCut is what the photo eye's receiver reports: the beam cut by
+// something in it or by its transmitter being unpowered, or, while it is
+// stuck, what it reported when it stuck.
+func (s *Gate) beamCut() bool {
+	if s.eyeStuck {
+		return s.eyeCut
+	}
+	return s.obstructed || (s.outs[outEye] != nil && !s.relay[outEye])
 }
 
 func (s *Gate) outLevel(on bool) gpio.Level { return gpio.Level(on != s.cfg.OutputsActiveLow) }
