@@ -208,11 +208,12 @@ func (e *Estimator) Motor(d Dir, at time.Time) {
 }
 
 // Limits reports the limit switches at `at`: open true while the open-limit
-// switch is active, closed likewise.
-func (e *Estimator) Limits(open, closed bool, at time.Time) {
+// switch is active, closed likewise. learned is true when this completed a
+// full run, a new sample: the time to save Samples to the state file.
+func (e *Estimator) Limits(open, closed bool, at time.Time) (learned bool) {
 	e.advance(at)
 	if open == e.openLim && closed == e.closedLim {
-		return
+		return false
 	}
 	wasOpen, wasClosed := e.openLim, e.closedLim
 	e.openLim, e.closedLim = open, closed
@@ -220,9 +221,9 @@ func (e *Estimator) Limits(open, closed bool, at time.Time) {
 	case open && closed: // limit_conflict: neither switch can be believed
 		e.known, e.run.ok = false, false
 	case open:
-		e.reached(Opening, 1)
+		return e.reached(Opening, 1)
 	case closed:
-		e.reached(Closing, 0)
+		return e.reached(Closing, 0)
 	case wasOpen || wasClosed:
 		// The leaf left a limit. Driven away from it, the reckoning started
 		// when the motor did; otherwise it was pushed by hand, or bounced
@@ -235,16 +236,17 @@ func (e *Estimator) Limits(open, closed bool, at time.Time) {
 			e.known = false
 		}
 	}
+	return false
 }
 
 // reached handles the leaf arriving at the limit of direction d (p is 0 or 1):
-// the position is exact, and a full run that way is a sample.
-func (e *Estimator) reached(d Dir, p float64) {
+// the position is exact, and a full run that way is a sample (learned).
+func (e *Estimator) reached(d Dir, p float64) (learned bool) {
 	e.p, e.known = p, true
 	r := e.run
 	e.run.ok = false
 	if !r.ok || r.dir != d {
-		return
+		return false
 	}
 	// The motor still runs that way, or went off at this very instant.
 	if (e.dir == d && r.end.IsZero()) || (e.dir == Off && r.end.Equal(e.at)) {
@@ -254,8 +256,10 @@ func (e *Estimator) reached(d Dir, p float64) {
 			} else {
 				e.closes.push(t)
 			}
+			return true
 		}
 	}
+	return false
 }
 
 // Position returns the estimate at `at` in whole percent, 0 = closed, 100 =

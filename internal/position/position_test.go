@@ -423,3 +423,33 @@ func TestTimeToReachesTarget(t *testing.T) {
 		})
 	}
 }
+
+func TestLimitsSaysWhenLearned(t *testing.T) {
+	e := position.New(position.Config{})
+	for i, c := range []struct {
+		o    op
+		want bool
+	}{
+		{limits(0, false, true), false},
+		{motor(0, position.Opening), false},
+		{limits(100*ms, false, false), false},
+		{limits(12*s, true, false), true}, // a full run
+		{motor(12*s, position.Off), false},
+		{limits(12*s, true, false), false}, // the same switches again
+		{motor(20*s, position.Closing), false},
+		{limits(20100*ms, false, false), false},
+		{motor(25*s, position.Off), false},
+		{motor(26*s, position.Closing), false},
+		{limits(31*s, false, true), false}, // interrupted: no sample
+	} {
+		var got bool
+		if c.o.limits != nil {
+			got = e.Limits(c.o.limits[0], c.o.limits[1], epoch.Add(c.o.at))
+		} else {
+			e.Motor(*c.o.motor, epoch.Add(c.o.at))
+		}
+		if got != c.want {
+			t.Errorf("step %d at %v: Limits learned %v, want %v", i, c.o.at, got, c.want)
+		}
+	}
+}
