@@ -59,6 +59,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzMachine$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/mqttlink
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=30s ./internal/state
+	$(GO) test -run='^$$' -fuzz='^FuzzEstimator$$' -fuzztime=30s ./internal/position
+	$(GO) test -run='^$$' -fuzz='^FuzzSamples$$' -fuzztime=30s ./internal/position
 
 # The figures of BENCHMARKS.md: gatebench starts its own mosquitto and
 # dbus-daemon and builds ./cmd/gated. BENCH_FLAGS='-idle 10s -n 200' is quick.
