@@ -50,7 +50,7 @@ lint: vet
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzFromString$$' -fuzztime=30s ./internal/config
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/gate
-	$(GO) test -run='^$$' -fuzz='^FuzzMachine$$' -fuzztime=30s ./internal/gate
+	$(GO) test -run='^$$' -fuzz='^FuzzController$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/mqttlink
 
 # The figures of BENCHMARKS.md: gatebench starts its own mosquitto and

@@ -50,23 +50,21 @@ func snapOf(m Machine) snap {
 }
 
 // Event builders; step sets At.
-func start(open, closed, obs bool) Event {
-	return Event{Kind: EvStart, Inputs: Inputs{OpenLimit: open, ClosedLimit: closed, Obstructed: obs}}
+func start(open, closed, obs bool) MachineEvent {
+	return MachineEvent{Kind: MachineStart, Inputs: Inputs{OpenLimit: open, ClosedLimit: closed, Obstructed: obs}}
 }
-func in(open, closed, obs bool) Event {
-	return Event{Kind: EvInputs, Inputs: Inputs{OpenLimit: open, ClosedLimit: closed, Obstructed: obs}}
+func in(open, closed, obs bool) MachineEvent {
+	return MachineEvent{Kind: MachineInputs, Inputs: Inputs{OpenLimit: open, ClosedLimit: closed, Obstructed: obs}}
 }
-func cmd(c Command) Event { return Event{Kind: EvCommand, Cmd: c, Cause: CauseMQTT} }
-func tick() Event         { return Event{Kind: EvTick} }
-func outFail() Event {
-	return Event{Kind: EvOutputFailed, Err: errors.New("gpio motor_open: stuck")}
-}
+func cmd(c Command) MachineEvent { return MachineEvent{Kind: MachineCommand, Cmd: c, Cause: CauseMQTT} }
+func tick() MachineEvent         { return MachineEvent{Kind: MachineTick} }
+func outFail() MachineEvent      { return MachineEvent{Kind: MachineOutputFailed} }
 
 // step is one event of a machine test: at is the offset from t0, refused
 // the wanted refusal ("" = accepted), want (if set) the machine after it.
 type step struct {
 	at      time.Duration
-	ev      Event
+	ev      MachineEvent
 	refused Reason
 	want    *snap
 }
@@ -93,7 +91,7 @@ func runSteps(t *testing.T, p Params, steps []step) Machine {
 				t.Errorf("step %d: refusal %q has no message", i, re.Reason)
 			}
 		}
-		if ev.Kind != EvCommand && err != nil {
+		if ev.Kind != MachineCommand && err != nil {
 			t.Fatalf("step %d: event kind %v returned error %v", i, ev.Kind, err)
 		}
 		if got != s.refused {
@@ -101,7 +99,7 @@ func runSteps(t *testing.T, p Params, steps []step) Machine {
 		}
 		if err != nil {
 			// A refused command changes nothing beyond what time did.
-			ticked, _ := m.Step(Event{At: ev.At, Kind: EvTick})
+			ticked, _ := m.Step(MachineEvent{At: ev.At, Kind: MachineTick})
 			if next != ticked {
 				t.Fatalf("step %d: refused %s changed the machine:\n%s", i, ev.Cmd, cmp.Diff(snapOf(ticked), snapOf(next)))
 			}
@@ -220,7 +218,7 @@ func TestCommandFromEveryState(t *testing.T) {
 			steps := append(append([]step(nil), reach[c.from]...), step{at: c.at, ev: cmd(c.cmd), refused: c.refused, want: &c.want})
 			m := runSteps(t, testParams, steps)
 			// Idempotent: the same command again changes nothing.
-			again, err := m.Step(Event{At: t0.Add(c.at), Kind: EvCommand, Cmd: c.cmd, Cause: CauseDBus})
+			again, err := m.Step(MachineEvent{At: t0.Add(c.at), Kind: MachineCommand, Cmd: c.cmd, Cause: CauseDBus})
 			var re *RefusedError
 			if c.refused != "" && (!errors.As(err, &re) || re.Reason != c.refused) {
 				t.Fatalf("repeated %s: got error %v, want reason %q", c.cmd, err, c.refused)
