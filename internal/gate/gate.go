@@ -230,15 +230,16 @@ func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error)
 // inputs, and from then on is the only goroutine that steps the controller
 // or drives an output: it feeds the controller what happens (commands,
 // edges, its timer) and carries out the actions it returns. Every output is
-// off when Run returns, whatever the reason (invariant 6).
+// switched off when Run returns, whatever the reason (invariant 6); if one
+// cannot be, even on a second try, Run returns an error saying which.
 func (g *Gate) Run(ctx context.Context) (err error) {
 	defer func() {
-		g.allOff()
-		g.running.Store(false)
-		g.stopOnce.Do(func() { close(g.stopped) })
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gate: panic: %v", r)
 		}
+		err = errors.Join(err, g.exitOff())
+		g.running.Store(false)
+		g.stopOnce.Do(func() { close(g.stopped) })
 	}()
 	if err := g.allOff(); err != nil {
 		return err
@@ -368,6 +369,22 @@ func (g *Gate) allOff() error {
 		errs = append(errs, g.out(o, false))
 	}
 	return errors.Join(errs...)
+}
+
+// exitOff is invariant 6 on the way out, when something else may already
+// have failed: every output off, and a second try if one could not be.
+func (g *Gate) exitOff() error {
+	err := g.allOff()
+	if err == nil {
+		return nil
+	}
+	g.log.Error("switching the outputs off on exit failed: trying again", "err", err)
+	if err = g.allOff(); err == nil {
+		g.log.Info("outputs switched off on the second try")
+		return nil
+	}
+	g.log.Error("outputs may still be on", "err", err)
+	return fmt.Errorf("gate: switching the outputs off on exit: %w", err)
 }
 
 // watch turns edges on one input line into messages to the owner. periph's
