@@ -1,12 +1,12 @@
 package sim_test
 
 import (
-	"context"
 	"errors"
 	"math"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -148,178 +148,173 @@ func TestLimitSwitches(t *testing.T) {
 // TestEdgeFromTimer checks the model is event-driven: a crossing wakes a
 // waiter through the clock's timer, with nobody reading the pins.
 func TestEdgeFromTimer(t *testing.T) {
-	cfg := sim.Config{InputsActiveLow: true}
-	s, clk := newSim(t, cfg)
-	closed := s.Pins().ClosedLimit
-	inputs(t, cfg, closed)
-	set(t, cfg, s.Pins().MotorOpen, true)
-	got := make(chan bool)
-	go func() { got <- closed.WaitForEdge(time.Hour) }()
-	// The simulator's timer for the crossing, and the waiter's.
-	if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(travel / 10)
-	select {
-	case ok := <-got:
-		if !ok {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := sim.Config{InputsActiveLow: true}
+		s, clk := newSim(t, cfg)
+		closed := s.Pins().ClosedLimit
+		inputs(t, cfg, closed)
+		set(t, cfg, s.Pins().MotorOpen, true)
+		got := make(chan bool)
+		go func() { got <- closed.WaitForEdge(time.Hour) }()
+		synctest.Wait() // the waiter waits
+		clk.Advance(travel / 10)
+		if !<-got {
 			t.Fatalf("WaitForEdge: got false, want true")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitForEdge did not return after the closed limit released")
-	}
-	if l := closed.Read(); l != gpio.High {
-		t.Errorf("closed limit after release: got %v, want High (inactive, active-low)", l)
-	}
+		if l := closed.Read(); l != gpio.High {
+			t.Errorf("closed limit after release: got %v, want High (inactive, active-low)", l)
+		}
+	})
 }
 
 func TestWaitForEdge(t *testing.T) {
-	ctx := context.Background()
-	wait := func(t *testing.T, c <-chan bool) bool {
-		t.Helper()
-		select {
-		case ok := <-c:
-			return ok
-		case <-time.After(5 * time.Second):
-			t.Fatal("WaitForEdge did not return")
-			return false
-		}
-	}
+	// Each subtest runs in a synctest bubble: synctest.Wait returns once the
+	// waiter is blocked, and a waiter that never returns is a deadlock the
+	// bubble reports.
+	wait := func(c <-chan bool) bool { return <-c }
 	t.Run("timeout", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Second) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		clk.Advance(999 * time.Millisecond)
-		select {
-		case ok := <-got:
-			t.Fatalf("WaitForEdge(1s) returned %v after 999ms, want it still waiting", ok)
-		default:
-		}
-		clk.Advance(time.Millisecond)
-		if wait(t, got) {
-			t.Error("WaitForEdge(1s) with no edge: got true, want false")
-		}
-		if p.WaitForEdge(0) {
-			t.Error("WaitForEdge(0) with no edge: got true, want false")
-		}
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, clk := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			got := make(chan bool, 1)
+			go func() { got <- p.WaitForEdge(time.Second) }()
+			synctest.Wait()
+			clk.Advance(999 * time.Millisecond)
+			select {
+			case ok := <-got:
+				t.Fatalf("WaitForEdge(1s) returned %v after 999ms, want it still waiting", ok)
+			default:
+			}
+			clk.Advance(time.Millisecond)
+			if wait(got) {
+				t.Error("WaitForEdge(1s) with no edge: got true, want false")
+			}
+			if p.WaitForEdge(0) {
+				t.Error("WaitForEdge(0) with no edge: got true, want false")
+			}
+		})
 	})
 	t.Run("edge while waiting", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Second) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		if !wait(t, got) {
-			t.Error("WaitForEdge(1s) with an edge: got false, want true")
-		}
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			got := make(chan bool, 1)
+			go func() { got <- p.WaitForEdge(time.Second) }()
+			synctest.Wait()
+			if err := s.Control("obstruct"); err != nil {
+				t.Fatal(err)
+			}
+			if !wait(got) {
+				t.Error("WaitForEdge(1s) with an edge: got false, want true")
+			}
+		})
 	})
 	t.Run("pending edge", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		for _, c := range []string{"obstruct", "clear"} {
-			if err := s.Control(c); err != nil {
-				t.Fatal(err)
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			for _, c := range []string{"obstruct", "clear"} {
+				if err := s.Control(c); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		if !p.WaitForEdge(0) {
-			t.Error("WaitForEdge(0) after two edges: got false, want true")
-		}
-		if p.WaitForEdge(0) {
-			t.Error("second WaitForEdge(0): got true, want false (edges do not accumulate)")
-		}
+			if !p.WaitForEdge(0) {
+				t.Error("WaitForEdge(0) after two edges: got false, want true")
+			}
+			if p.WaitForEdge(0) {
+				t.Error("second WaitForEdge(0): got true, want false (edges do not accumulate)")
+			}
+		})
 	})
 	t.Run("In ends a wait", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		inputs(t, cfg, p) // discards the pending edge
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Hour) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		inputs(t, cfg, p)
-		if wait(t, got) {
-			t.Error("WaitForEdge ended by In: got true, want false")
-		}
-	})
-	t.Run("no timeout", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(-1) }()
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		if !wait(t, got) {
-			t.Error("WaitForEdge(-1) with an edge: got false, want true")
-		}
-	})
-	t.Run("Halt ends a wait", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Hour) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Halt(); err != nil {
-			t.Fatal(err)
-		}
-		if wait(t, got) {
-			t.Error("WaitForEdge ended by Halt: got true, want false")
-		}
-	})
-	t.Run("rising only", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true} // active high, normally open
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		if err := p.In(gpio.PullDown, gpio.RisingEdge); err != nil {
-			t.Fatal(err)
-		}
-		for _, tc := range []struct {
-			control string
-			edge    bool
-		}{{"obstruct", true}, {"clear", false}, {"obstruct", true}} {
-			if err := s.Control(tc.control); err != nil {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			if err := s.Control("obstruct"); err != nil {
 				t.Fatal(err)
 			}
-			if got := p.WaitForEdge(0); got != tc.edge {
-				t.Errorf("after %s: got edge %v, want %v", tc.control, got, tc.edge)
+			inputs(t, cfg, p) // discards the pending edge
+			got := make(chan bool, 1)
+			go func() { got <- p.WaitForEdge(time.Hour) }()
+			synctest.Wait()
+			inputs(t, cfg, p)
+			if wait(got) {
+				t.Error("WaitForEdge ended by In: got true, want false")
 			}
-		}
+		})
+	})
+	t.Run("no timeout", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			got := make(chan bool, 1)
+			go func() { got <- p.WaitForEdge(-1) }()
+			if err := s.Control("obstruct"); err != nil {
+				t.Fatal(err)
+			}
+			if !wait(got) {
+				t.Error("WaitForEdge(-1) with an edge: got false, want true")
+			}
+		})
+	})
+	t.Run("Halt ends a wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true}
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			inputs(t, cfg, p)
+			got := make(chan bool, 1)
+			go func() { got <- p.WaitForEdge(time.Hour) }()
+			synctest.Wait()
+			if err := p.Halt(); err != nil {
+				t.Fatal(err)
+			}
+			if wait(got) {
+				t.Error("WaitForEdge ended by Halt: got true, want false")
+			}
+		})
+	})
+	t.Run("rising only", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := sim.Config{HasObstruction: true} // active high, normally open
+			s, _ := newSim(t, cfg)
+			p := s.Pins().Obstruction
+			if err := p.In(gpio.PullDown, gpio.RisingEdge); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				control string
+				edge    bool
+			}{{"obstruct", true}, {"clear", false}, {"obstruct", true}} {
+				if err := s.Control(tc.control); err != nil {
+					t.Fatal(err)
+				}
+				if got := p.WaitForEdge(0); got != tc.edge {
+					t.Errorf("after %s: got edge %v, want %v", tc.control, got, tc.edge)
+				}
+			}
+		})
 	})
 	t.Run("bad In", func(t *testing.T) {
-		s, _ := newSim(t, sim.Config{})
-		if err := s.Pins().OpenLimit.In(gpio.PullUp, gpio.Edge(7)); err == nil {
-			t.Error("In with edge 7: got no error")
-		}
-		if err := s.Pins().OpenLimit.In(gpio.Pull(9), gpio.BothEdges); err == nil {
-			t.Error("In with pull 9: got no error")
-		}
+		synctest.Test(t, func(t *testing.T) {
+			s, _ := newSim(t, sim.Config{})
+			if err := s.Pins().OpenLimit.In(gpio.PullUp, gpio.Edge(7)); err == nil {
+				t.Error("In with edge 7: got no error")
+			}
+			if err := s.Pins().OpenLimit.In(gpio.Pull(9), gpio.BothEdges); err == nil {
+				t.Error("In with pull 9: got no error")
+			}
+		})
 	})
 }
 
@@ -634,26 +629,24 @@ func TestPulseOperator(t *testing.T) {
 // TestPulseOperatorEnd checks the operator's end-of-travel stop is an
 // event: the open limit trips and the operator stops with nobody reading.
 func TestPulseOperatorEnd(t *testing.T) {
-	cfg := sim.Config{Pulse: true, InputsActiveLow: true}
-	s, clk := newSim(t, cfg)
-	open := s.Pins().OpenLimit
-	inputs(t, cfg, open)
-	pulse(t, cfg, clk, s.Pins().MotorOpen)
-	got := make(chan bool)
-	go func() { got <- open.WaitForEdge(time.Hour) }()
-	if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(travel)
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no edge on the open limit")
-	}
-	sn := s.Snapshot()
-	if sn.Motor != gate.DirNone || !sn.OpenLimit || !sn.MotorSince.Equal(epoch.Add(travel)) {
-		t.Errorf("at the open end: got motor %v open limit %v since %v, want off true %v", sn.Motor, sn.OpenLimit, sn.MotorSince, epoch.Add(travel))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := sim.Config{Pulse: true, InputsActiveLow: true}
+		s, clk := newSim(t, cfg)
+		open := s.Pins().OpenLimit
+		inputs(t, cfg, open)
+		pulse(t, cfg, clk, s.Pins().MotorOpen)
+		got := make(chan bool)
+		go func() { got <- open.WaitForEdge(time.Hour) }()
+		synctest.Wait()
+		clk.Advance(travel)
+		if !<-got {
+			t.Fatal("no edge on the open limit")
+		}
+		sn := s.Snapshot()
+		if sn.Motor != gate.DirNone || !sn.OpenLimit || !sn.MotorSince.Equal(epoch.Add(travel)) {
+			t.Errorf("at the open end: got motor %v open limit %v since %v, want off true %v", sn.Motor, sn.OpenLimit, sn.MotorSince, epoch.Add(travel))
+		}
+	})
 }
 
 func TestStartClamped(t *testing.T) {
@@ -699,22 +692,25 @@ func TestConcurrent(t *testing.T) {
 }
 
 // TestRealClock runs the model on the real clock, as gated -simulate does:
-// the open limit's edge comes from the simulator's own timer.
+// the open limit's edge comes from the simulator's own timer. The bubble's
+// clock stands in for the wall clock, so nothing waits for it.
 func TestRealClock(t *testing.T) {
-	cfg := sim.Config{TravelTime: 50 * time.Millisecond}
-	s := sim.New(cfg, nil)
-	open := s.Pins().OpenLimit
-	inputs(t, cfg, open)
-	start := time.Now()
-	set(t, cfg, s.Pins().MotorOpen, true)
-	if !open.WaitForEdge(5 * time.Second) {
-		t.Fatal("no edge on the open limit within 5s")
-	}
-	took := time.Since(start)
-	if l := open.Read(); l != gpio.High {
-		t.Errorf("open limit after its edge: got %v, want High", l)
-	}
-	if min := time.Duration(float64(cfg.TravelTime) * (1 - sim.LimitBand)); took < min {
-		t.Errorf("open limit tripped after %v, want no sooner than %v", took, min)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := sim.Config{TravelTime: 50 * time.Millisecond}
+		s := sim.New(cfg, nil)
+		open := s.Pins().OpenLimit
+		inputs(t, cfg, open)
+		start := time.Now()
+		set(t, cfg, s.Pins().MotorOpen, true)
+		if !open.WaitForEdge(5 * time.Second) {
+			t.Fatal("no edge on the open limit within 5s")
+		}
+		took := time.Since(start)
+		if l := open.Read(); l != gpio.High {
+			t.Errorf("open limit after its edge: got %v, want High", l)
+		}
+		if want := time.Duration(float64(cfg.TravelTime) * (1 - sim.LimitBand)); took != want {
+			t.Errorf("open limit tripped after %v, want %v", took, want)
+		}
+	})
 }
