@@ -281,6 +281,15 @@ func TestController(t *testing.T) {
 			// The machine counts travel_timeout from 20s: early, never late.
 			{at: 20*s + 500*ms, ev: tickEv(), want: []string{"set motor_open on", "driven", "wake 50s"}},
 		}},
+		{"a late tick: reverse_delay counts from the release, not from the deadline", ctlConfig(), fitAll, []ctlStep{
+			{at: 0, ev: begin(false, false, false)},
+			{at: 0, ev: do(CmdClose)},
+			// The tick for the travel timeout at 30s comes at 40s: the relay
+			// was released at 40s, whatever the machine says.
+			{at: 40 * s, ev: tickEv(), want: []string{"set motor_close off", "set siren on", "driven", "wake 1m30s", "publish #3 fault timeout since 30s alarm fault=travel_timeout"}},
+			{at: 40 * s, ev: do(CmdOpen), want: []string{"wake 40.5s", "publish #4 opening mqtt since 40s moving alarm", "reply open ok #4"}},
+			{at: 40*s + 500*ms, ev: tickEv(), want: []string{"set motor_open on", "driven", "wake 1m10s"}},
+		}},
 		{"pulse: a contact per motion, released after pulse_width", pulse, fitAll, []ctlStep{
 			{at: 0, ev: begin(false, false, false)},
 			{at: s, ev: do(CmdOpen), want: []string{"set motor_open on", "driven", "wake 1.5s", "publish #2 opening mqtt since 1s moving", "reply open ok #2"}},

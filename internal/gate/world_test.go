@@ -319,12 +319,24 @@ func (w *world) bounce(i Input, d time.Duration) {
 	w.sync()
 }
 
+// late lets d pass with the owner held up: its ticks come late, and a
+// motion command waits to be taken right after them.
+func (w *world) late(d time.Duration) {
+	w.advance(d, true)
+	cmds := []Command{CmdOpen, CmdClose, CmdStop}
+	w.round(Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT})
+}
+
+func (w *world) command() {
+	cmds := []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence, CmdOpen, CmdClose, "jump"}
+	w.round(Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT})
+}
+
 // op does one random thing to the world.
 func (w *world) op() {
 	switch n := w.pick(100); {
 	case n < 22:
-		cmds := []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence, CmdOpen, CmdClose, "jump"}
-		w.round(Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT})
+		w.command()
 	case n < 30:
 		w.obstructed = !w.obstructed
 		w.sync()
@@ -347,9 +359,11 @@ func (w *world) op() {
 	case n < 46:
 		w.failOnce[Output(w.pick(int(NumOutputs)))] = true
 	case n < 48:
-		w.advance(time.Duration(w.pick(200))*time.Second, true)
+		w.late(time.Duration(w.pick(200)) * time.Second)
 	case n < 62: // short: bounces, the reverse delay, pulses
 		w.advance(time.Duration(w.pick(1000)+1)*ms, false)
+	case w.motor() != DirNone && w.pick(4) == 0:
+		w.late(time.Duration(w.pick(40_000)+1) * ms)
 	default:
 		w.advance(time.Duration(w.pick(40_000)+1)*ms, false)
 	}
