@@ -19,6 +19,7 @@ type checker struct {
 	replied    bool
 	failures   bool // an output failed in this round
 	replyErr   error
+	gaveUp     bool                  // the round ended on a failed drive
 	stable     [NumInputs]gpio.Level // the debounced lines as the round began
 	stopped    bool                  // a stop cancelled auto_close and nothing re-armed it
 	autoClosed bool                  // an automatic close started in this round
@@ -213,6 +214,12 @@ func (w *world) endRound(before Controller) {
 	for o := range NumOutputs {
 		if w.cfg.OutputMode == Hold && o.motor() && w.relay[o] && !want[o] && !w.lastFailed[o] && !w.failing[o] {
 			w.fatalf("%s on, not wanted", o)
+		}
+		// A line that failed is driven again at every round: once its relay
+		// answers, a line to switch off is off (unless the round ran out of
+		// drives on another failure).
+		if w.c.has[o] && w.lastFailed[o] && !w.failing[o] && !w.failOnce[o] && !want[o] && !w.gaveUp {
+			w.fatalf("%s failed before and answers now, but was not switched off again", o)
 		}
 	}
 	// Invariant 2: every motion ends by travel_timeout (after the reverse

@@ -206,6 +206,7 @@ func (w *world) round(ev Event) {
 	ev.At = w.now
 	before := w.c
 	w.beginRound(ev)
+	w.gaveUp = false
 	for batch := 0; ; batch++ {
 		if batch > 2*maxDrives+2 {
 			w.fatalf("round of %v does not end", ev.Kind)
@@ -228,6 +229,7 @@ func (w *world) round(ev Event) {
 			break
 		}
 		ev = Event{At: w.now, Kind: EvDriven, Failed: failed}
+		w.gaveUp = len(failed) > 0
 	}
 	w.endRound(before)
 }
