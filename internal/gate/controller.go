@@ -163,7 +163,10 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 		if !c.driving {
 			panic("gate: EvDriven with no outputs being driven")
 		}
-		return c, c.driven(ev)
+		// Not "return c, c.driven(ev)": Go leaves unspecified whether c is
+		// read before or after the call changes it.
+		acts := c.driven(ev)
+		return c, acts
 	}
 	if c.driving {
 		panic("gate: event before the outcome of the outputs being driven (EvDriven)")
@@ -190,7 +193,8 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 	case EvTick:
 		c.armed = time.Time{} // the timer that brought the tick is spent
 	}
-	return c, c.drive(at)
+	acts := c.drive(at)
+	return c, acts
 }
 
 // expire handles every deadline up to at, whatever the event: a pulse

@@ -83,7 +83,6 @@ type line struct {
 	offAt time.Time
 }
 
-func (l line) off() bool     { return !l.on && !l.unknown }
 func (l line) knownOn() bool { return l.on && !l.unknown }
 
 // debouncer accepts a level once it has held for the debounce time. periph's
