@@ -56,7 +56,7 @@ lint: vet
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzFromString$$' -fuzztime=30s ./internal/config
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/gate
-	$(GO) test -run='^$$' -fuzz='^FuzzMachine$$' -fuzztime=30s ./internal/gate
+	$(GO) test -run='^$$' -fuzz='^FuzzController$$' -fuzztime=30s ./internal/gate
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCommand$$' -fuzztime=30s ./internal/mqttlink
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=30s ./internal/state
 	$(GO) test -run='^$$' -fuzz='^FuzzEstimator$$' -fuzztime=30s ./internal/position

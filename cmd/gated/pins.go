@@ -19,12 +19,16 @@ type hardware struct {
 	sim  *sim.Gate // nil on real pins
 }
 
+// newSim builds the simulated gate; a test may wrap it to reach the
+// simulator (its outputs fail on demand).
+var newSim = sim.New
+
 // openPins returns the gate's pins: periph's, looked up by name, or a
 // simulated gate's. This is the only place that calls host.Init.
 func openPins(cfg config.Config, clk clockwork.Clock) (hardware, error) {
 	g := cfg.GPIO
 	if g.Driver == "sim" {
-		s := sim.New(simConfig(cfg), clk)
+		s := newSim(simConfig(cfg), clk)
 		return hardware{pins: s.Pins(), sim: s}, nil
 	}
 	if _, err := host.Init(); err != nil {

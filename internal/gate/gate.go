@@ -61,14 +61,17 @@ type Options struct {
 	EdgeWait time.Duration
 }
 
-// Gate owns a Machine and its pins: one goroutine (Run) decides and drives
-// the outputs; any goroutine may call Do, Status and Subscribe.
+// Gate owns a Controller and its pins: one goroutine (Run) steps the
+// controller and carries out its actions; any goroutine may call Do, Status
+// and Subscribe.
 type Gate struct {
-	cfg  Config
-	pins Pins
-	opt  Options
-	clk  clockwork.Clock
-	log  *slog.Logger
+	cfg    Config
+	fitted Fitted
+	ins    [NumInputs]gpio.PinIn   // nil: not fitted
+	outs   [NumOutputs]gpio.PinOut // nil: not fitted
+	opt    Options
+	clk    clockwork.Clock
+	log    *slog.Logger
 
 	reqs  chan request
 	edges chan edge
@@ -95,19 +98,8 @@ type result struct {
 	err error
 }
 
-type input int8
-
-const (
-	inOpen input = iota
-	inClosed
-	inObstruction
-	numInputs
-)
-
-var inputNames = [numInputs]string{"open_limit", "closed_limit", "obstruction"}
-
 type edge struct {
-	in    input
+	in    Input
 	level gpio.Level
 }
 
@@ -142,14 +134,15 @@ func New(cfg Config, pins Pins, opt Options) (*Gate, error) {
 		opt.EdgeWait = 10 * time.Second
 	}
 	g := &Gate{
-		cfg: cfg, pins: pins, opt: opt, clk: opt.Clock, log: opt.Log,
+		cfg: cfg, fitted: pins.Fitted(), opt: opt, clk: opt.Clock, log: opt.Log,
 		reqs:    make(chan request, 64),
 		edges:   make(chan edge, 64),
 		subs:    map[chan Status]struct{}{},
 		stopped: make(chan struct{}),
 	}
-	st := NewMachine(cfg.Params).Status()
-	st.Gate = cfg.Name
+	g.ins = [NumInputs]gpio.PinIn{pins.OpenLimit, pins.ClosedLimit, pins.Obstruction}
+	g.outs = [NumOutputs]gpio.PinOut{pins.MotorOpen, pins.MotorClose, pins.MotorStop, pins.Siren}
+	st := NewController(cfg, g.fitted).Status()
 	g.status.Store(&st)
 	return g, nil
 }
@@ -233,99 +226,55 @@ func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error)
 	}
 }
 
-// Run owns the gate until ctx ends. It sets the outputs off, reads the
-// inputs, and from then on is the only goroutine that steps the machine or
-// drives an output. Every output is off when Run returns, whatever the
-// reason (invariant 6).
+// Run owns the gate until ctx ends. It switches every output off, reads the
+// inputs, and from then on is the only goroutine that steps the controller
+// or drives an output: it feeds the controller what happens (commands,
+// edges, its timer) and carries out the actions it returns. Every output is
+// switched off when Run returns, whatever the reason (invariant 6); if one
+// cannot be, even on a second try, Run returns an error saying which.
 func (g *Gate) Run(ctx context.Context) (err error) {
-	o := &outputs{cfg: &g.cfg, pins: &g.pins, log: g.log}
 	defer func() {
-		o.allOff()
-		g.running.Store(false)
-		g.stopOnce.Do(func() { close(g.stopped) })
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gate: panic: %v", r)
 		}
+		err = errors.Join(err, g.exitOff())
+		g.running.Store(false)
+		g.stopOnce.Do(func() { close(g.stopped) })
 	}()
-	if err := o.allOff(); err != nil {
+	if err := g.allOff(); err != nil {
 		return err
 	}
-	ins := [numInputs]gpio.PinIn{g.pins.OpenLimit, g.pins.ClosedLimit, g.pins.Obstruction}
-	var deb [numInputs]debouncer
+	var levels [NumInputs]gpio.Level
 	pull := gpio.PullDown
 	if g.cfg.InputsActiveLow {
 		pull = gpio.PullUp // an open circuit reads inactive
 	}
-	for i, p := range ins {
+	for i, p := range g.ins {
 		if p == nil {
 			continue
 		}
 		if err := p.In(pull, gpio.BothEdges); err != nil {
-			return fmt.Errorf("gpio %s %s: %w", inputNames[i], p, err)
+			return fmt.Errorf("gpio %s %s: %w", Input(i), p, err)
 		}
-		deb[i] = debouncer{stable: p.Read(), cand: p.Read()}
+		levels[i] = p.Read()
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	for i, p := range ins {
+	for i, p := range g.ins {
 		if p != nil {
-			go g.watch(wctx, input(i), p, deb[i].stable)
+			go g.watch(wctx, Input(i), p, levels[i])
 		}
 	}
 
-	now := g.clk.Now()
-	m := NewMachine(g.cfg.Params)
-	m, _ = m.Step(Event{At: now, Kind: EvStart, Inputs: g.logical(deb)})
-	var seq uint64
-	last := Status{}
-	emit := func() {
-		st := m.Status()
-		st.Gate = g.cfg.Name
-		if seq > 0 && st.sameAs(last) {
-			return
-		}
-		seq++
-		st.Seq = seq
-		last = st
-		g.publish(st) // before the log line: a write to the journal can wait
-		g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
-	}
-	// apply drives the outputs to what the machine wants. It returns the
-	// first output error, if any. A failing output is logged when it starts
-	// and when it ends, not at every retry.
-	failing := false
-	apply := func(at time.Time) error {
-		var first error
-		for i := 0; i < 3; i++ {
-			err := o.set(m.Outputs(), at)
-			if err == nil {
-				break
-			}
-			if first == nil {
-				first = err
-			}
-			m, _ = m.Step(Event{At: at, Kind: EvOutputFailed, Err: err})
-		}
-		switch {
-		case first != nil && !failing:
-			g.log.Error("output failed", "err", first)
-		case first != nil:
-			g.log.Debug("output still failing", "err", first)
-		case failing:
-			g.log.Info("outputs answer again")
-		}
-		failing = first != nil
-		emit()
-		return first
-	}
+	s := shell{g: g, c: NewController(g.cfg, g.fitted), timer: g.clk.NewTimer(time.Hour)}
+	s.timer.Stop()
+	defer s.timer.Stop()
 	// Running before the first status is published: a caller that waits
 	// for that status and then calls Do must not be told "not running".
 	// Requests wait in g.reqs until the loop starts.
 	g.running.Store(true)
-	apply(now)
+	s.step(Event{At: g.clk.Now(), Kind: EvStart, Levels: levels}, nil)
 
-	timer := g.clk.NewTimer(time.Hour)
-	defer timer.Stop()
 	var beat <-chan time.Time
 	if g.opt.Heartbeat != nil && g.opt.HeartbeatEvery > 0 {
 		t := g.clk.NewTicker(g.opt.HeartbeatEvery)
@@ -334,95 +283,115 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		g.opt.Heartbeat()
 	}
 	for {
-		// The next wake-up: the machine's deadline, a debounce settling, or
-		// a pulse ending. Nothing else wakes the loop.
-		wake, ok := m.Deadline()
-		for i := range deb {
-			if deb[i].pending && (!ok || deb[i].at.Before(wake)) {
-				wake, ok = deb[i].at, true
-			}
-		}
-		if t, p := o.pulseEnd(); p && (!ok || t.Before(wake)) {
-			wake, ok = t, true
-		}
-		timer.Stop()
-		var tc <-chan time.Time
-		if ok {
-			timer.Reset(max(wake.Sub(g.clk.Now()), 0))
-			tc = timer.Chan()
-		}
-
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-beat:
 			g.opt.Heartbeat()
 		case r := <-g.reqs:
-			now := g.clk.Now()
-			var err error
-			m, err = m.Step(Event{At: now, Kind: EvCommand, Cmd: r.cmd, Cause: r.cause})
-			if err != nil {
-				g.log.Info("command refused", "command", r.cmd, "cause", r.cause, "err", err)
-			}
-			if oerr := apply(now); err == nil && oerr != nil {
-				// Accepted, but the outputs did not follow: the caller
-				// must not be told ok.
-				err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + oerr.Error()}
-			}
-			r.reply <- result{st: g.Status(), err: err}
+			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Cause: r.cause}, r.reply)
 		case e := <-g.edges:
-			now := g.clk.Now()
-			deb[e.in].edge(e.level, now, g.cfg.Debounce)
-			g.settle(&m, &deb, now)
-			apply(now)
-		case <-tc:
-			now := g.clk.Now()
-			if err := o.endPulse(now); err != nil {
-				// A contact that cannot be released holds the operator's
-				// input: as with any output, fault and alarm.
-				g.log.Error("output failed", "err", err)
-				m, _ = m.Step(Event{At: now, Kind: EvOutputFailed, Err: err})
+			s.step(Event{At: g.clk.Now(), Kind: EvEdge, Input: e.in, Level: e.level}, nil)
+		case <-s.wake:
+			s.step(Event{At: g.clk.Now(), Kind: EvTick}, nil)
+		}
+	}
+}
+
+// shell is Run's state: the controller, and the timer its Wake actions set.
+type shell struct {
+	g     *Gate
+	c     Controller
+	timer clockwork.Timer
+	wake  <-chan time.Time // the timer's channel while a Wake is in force
+}
+
+// step feeds ev to the controller and carries out its actions, feeding the
+// outcome of the outputs back, until the round ends. reply, if set, gets
+// the round's Reply.
+func (s *shell) step(ev Event, reply chan<- result) {
+	g := s.g
+	for {
+		var acts []Action
+		s.c, acts = s.c.Step(ev)
+		driven := false
+		var failed []OutputError
+		for _, a := range acts {
+			switch a := a.(type) {
+			case SetOutput:
+				driven = true
+				if err := g.out(a.Output, a.On); err != nil {
+					failed = append(failed, OutputError{a.Output, err})
+				}
+			case Publish:
+				st := a.Status
+				g.publish(st) // before the log line: a write to the journal can wait
+				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
+			case Reply:
+				if reply != nil {
+					reply <- result{st: a.Status, err: a.Err}
+				}
+			case Wake:
+				s.timer.Stop()
+				s.wake = nil
+				if !a.At.IsZero() {
+					s.timer.Reset(max(a.At.Sub(g.clk.Now()), 0))
+					s.wake = s.timer.Chan()
+				}
+			case Log:
+				g.log.Log(context.Background(), a.Level, a.Msg, a.Args...)
 			}
-			g.settle(&m, &deb, now)
-			m, _ = m.Step(Event{At: now, Kind: EvTick})
-			apply(now)
 		}
+		if !driven {
+			return
+		}
+		ev = Event{At: ev.At, Kind: EvDriven, Failed: failed}
 	}
 }
 
-// settle commits debounced inputs that have been stable long enough.
-func (g *Gate) settle(m *Machine, deb *[numInputs]debouncer, now time.Time) {
-	changed := false
-	for i := range deb {
-		if deb[i].settle(now) {
-			changed = true
-		}
+// out drives one output line; the controller speaks of on and off, the
+// wiring decides the level.
+func (g *Gate) out(o Output, on bool) error {
+	p := g.outs[o]
+	if p == nil {
+		return nil
 	}
-	if changed {
-		*m, _ = m.Step(Event{At: now, Kind: EvInputs, Inputs: g.logical(*deb)})
+	if err := p.Out(gpio.Level(on != g.cfg.OutputsActiveLow)); err != nil {
+		return fmt.Errorf("gpio %s %s: %w", o, p, err)
 	}
+	return nil
 }
 
-func (g *Gate) logical(deb [numInputs]debouncer) Inputs {
-	active := func(l gpio.Level) bool { return bool(l) != g.cfg.InputsActiveLow }
-	in := Inputs{
-		OpenLimit:   active(deb[inOpen].stable),
-		ClosedLimit: active(deb[inClosed].stable),
+// allOff switches every output off, trying each even if one fails.
+func (g *Gate) allOff() error {
+	var errs []error
+	for o := range NumOutputs {
+		errs = append(errs, g.out(o, false))
 	}
-	if g.pins.Obstruction != nil {
-		a := active(deb[inObstruction].stable)
-		// Fail-safe: with a normally-closed sensor the line is active while
-		// the beam is clear, so a cut wire reads as obstructed.
-		in.Obstructed = a != g.cfg.ObstructionNormallyClosed
+	return errors.Join(errs...)
+}
+
+// exitOff is invariant 6 on the way out, when something else may already
+// have failed: every output off, and a second try if one could not be.
+func (g *Gate) exitOff() error {
+	err := g.allOff()
+	if err == nil {
+		return nil
 	}
-	return in
+	g.log.Error("switching the outputs off on exit failed: trying again", "err", err)
+	if err = g.allOff(); err == nil {
+		g.log.Info("outputs switched off on the second try")
+		return nil
+	}
+	g.log.Error("outputs may still be on", "err", err)
+	return fmt.Errorf("gate: switching the outputs off on exit: %w", err)
 }
 
 // watch turns edges on one input line into messages to the owner. periph's
 // WaitForEdge(-1) returns at once on the character-device driver
 // (periph/host#78), so each wait has a positive timeout, after which the
 // line is read again anyway.
-func (g *Gate) watch(ctx context.Context, in input, p gpio.PinIn, last gpio.Level) {
+func (g *Gate) watch(ctx context.Context, in Input, p gpio.PinIn, last gpio.Level) {
 	for ctx.Err() == nil {
 		p.WaitForEdge(g.opt.EdgeWait)
 		if ctx.Err() != nil {
@@ -439,31 +408,4 @@ func (g *Gate) watch(ctx context.Context, in input, p gpio.PinIn, last gpio.Leve
 			return
 		}
 	}
-}
-
-// debouncer accepts a level once it has held for the debounce time. periph's
-// gpioutil.Debounce ignores its debounce argument, so this is ours.
-type debouncer struct {
-	stable  gpio.Level
-	cand    gpio.Level
-	pending bool
-	at      time.Time // when cand becomes stable
-}
-
-func (d *debouncer) edge(l gpio.Level, now time.Time, wait time.Duration) {
-	if l == d.stable {
-		d.pending = false
-		return
-	}
-	if !d.pending || l != d.cand {
-		d.cand, d.at, d.pending = l, now.Add(wait), true
-	}
-}
-
-func (d *debouncer) settle(now time.Time) bool {
-	if !d.pending || now.Before(d.at) {
-		return false
-	}
-	d.pending, d.stable = false, d.cand
-	return true
 }

@@ -42,27 +42,27 @@ type Params struct {
 	AlarmOnForcedOpen bool
 }
 
-// EventKind says what an Event carries.
-type EventKind int8
+// MachineEventKind says what a MachineEvent carries.
+type MachineEventKind int8
 
-// Event kinds.
+// Machine event kinds.
 const (
-	EvStart        EventKind = iota // Inputs holds the inputs at start-up
-	EvCommand                       // Cmd and Cause
-	EvInputs                        // Inputs changed
-	EvTick                          // time passed: deadlines up to At expire
-	EvOutputFailed                  // an output could not be driven: Err
+	MachineStart        MachineEventKind = iota // Inputs holds the inputs at start-up
+	MachineCommand                              // Cmd and Cause
+	MachineInputs                               // Inputs changed
+	MachineTick                                 // time passed: deadlines up to At expire
+	MachineOutputFailed                         // an output could not be driven
 )
 
-// Event is something that happens to the gate, with its time. Every event
-// first expires the deadlines up to its time.
-type Event struct {
+// MachineEvent is something that happens to the machine, with its time.
+// Every event first expires the deadlines up to its time. The Controller
+// makes them from what happens to the gate's lines.
+type MachineEvent struct {
 	At     time.Time
-	Kind   EventKind
+	Kind   MachineEventKind
 	Cmd    Command
 	Cause  Cause
 	Inputs Inputs
-	Err    error
 }
 
 // Outputs are what the machine wants energised.
@@ -71,9 +71,11 @@ type Outputs struct {
 	Siren bool
 }
 
-// Machine is the gate's state machine. It is a value: Step returns the next
-// one and never changes the receiver, so a test can feed events and compare
-// outputs without goroutines or clocks.
+// Machine is the gate's state machine: states, motions, deadlines and the
+// alarm, on logical inputs. It is a value: Step returns the next one and
+// never changes the receiver, so a test can feed events and compare outputs
+// without goroutines or clocks. The Controller wraps it with what lies
+// between it and the pins.
 type Machine struct {
 	p Params
 
@@ -96,7 +98,8 @@ type Machine struct {
 	autoCloseAt time.Time // zero: no automatic close pending
 }
 
-// NewMachine returns a machine that has not started: feed it EvStart first.
+// NewMachine returns a machine that has not started: feed it MachineStart
+// first.
 func NewMachine(p Params) Machine {
 	return Machine{p: p, state: Unknown, cause: CauseStartup}
 }
@@ -121,7 +124,7 @@ func (m Machine) Outputs() Outputs { return Outputs{Motor: m.motor, Siren: m.ala
 // Inputs returns the inputs the machine last saw.
 func (m Machine) Inputs() Inputs { return m.in }
 
-// Deadline returns the earliest time at which the machine wants an EvTick,
+// Deadline returns the earliest time at which the machine wants a MachineTick,
 // and false if it waits for nothing.
 func (m Machine) Deadline() (time.Time, bool) {
 	var d time.Time
@@ -143,22 +146,23 @@ func (m Machine) Deadline() (time.Time, bool) {
 	return d, !d.IsZero()
 }
 
-// Step applies one event. It returns the next machine and, for EvCommand, a
-// *RefusedError if the command was refused (then nothing moved because of it).
-func (m Machine) Step(ev Event) (Machine, error) {
+// Step applies one event. It returns the next machine and, for
+// MachineCommand, a *RefusedError if the command was refused (then nothing
+// moved because of it).
+func (m Machine) Step(ev MachineEvent) (Machine, error) {
 	m.expire(ev.At)
 	switch ev.Kind {
-	case EvStart:
+	case MachineStart:
 		m.start(ev)
-	case EvCommand:
+	case MachineCommand:
 		// Not "return m, m.command(ev)": Go leaves unspecified whether m is
 		// read before or after the call changes it.
 		err := m.command(ev)
 		return m, err
-	case EvInputs:
+	case MachineInputs:
 		m.inputs(ev)
-	case EvTick:
-	case EvOutputFailed:
+	case MachineTick:
+	case MachineOutputFailed:
 		// A relay that cannot be driven may be stuck on: everything off and
 		// the alarm on, so a person looks at it.
 		m.motorOff(ev.At)
@@ -173,7 +177,7 @@ func (m Machine) Step(ev Event) (Machine, error) {
 	return m, nil
 }
 
-func (m *Machine) start(ev Event) {
+func (m *Machine) start(ev MachineEvent) {
 	m.in = ev.Inputs
 	switch {
 	case m.in.OpenLimit && m.in.ClosedLimit:
@@ -199,7 +203,7 @@ func (m *Machine) enter(s State, at time.Time, c Cause) {
 
 func (m *Machine) conflict() bool { return m.in.OpenLimit && m.in.ClosedLimit }
 
-func (m *Machine) command(ev Event) error {
+func (m *Machine) command(ev MachineEvent) error {
 	at := ev.At
 	switch ev.Cmd {
 	case CmdOpen, CmdClose:
@@ -346,7 +350,7 @@ func (m *Machine) expire(at time.Time) {
 	}
 }
 
-func (m *Machine) inputs(ev Event) {
+func (m *Machine) inputs(ev MachineEvent) {
 	at, old, in := ev.At, m.in, ev.Inputs
 	m.in = in
 	limitsChanged := old.OpenLimit != in.OpenLimit || old.ClosedLimit != in.ClosedLimit

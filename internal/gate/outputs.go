@@ -1,133 +1,132 @@
 package gate
 
-import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"time"
+import "time"
 
-	"periph.io/x/conn/v3/gpio"
-)
+// The controller's output plan: which lines to drive, in which batch. The
+// controller keeps the lines' levels itself and never reads them back: Read
+// on an output line turns it into an input.
 
-// outputs drives the output pins from the machine's Outputs. Levels are kept
-// here, never read back: Read on an output line turns it into an input.
-type outputs struct {
-	cfg  *Config
-	pins *Pins
-	log  *slog.Logger
-
-	motor Dir  // what the motor outputs were last driven to; dirUnknown after a failure
-	siren bool // siren relay state
-	// sirenUnknown: driving the siren failed, so its relay may be in either
-	// state; the next set drives it again.
-	sirenUnknown bool
-
-	pulsePin  gpio.PinOut // pulse mode: the pin held for the current pulse
-	pulseEnd_ time.Time
+// want returns what every output line should be now.
+func (c *Controller) want() [NumOutputs]bool {
+	var w [NumOutputs]bool
+	out := c.m.Outputs()
+	w[OutSiren] = out.Siren
+	if c.cfg.OutputMode == Pulse {
+		if c.pulse.active {
+			w[c.pulse.out] = true
+		}
+		return w
+	}
+	switch out.Motor {
+	case DirOpen:
+		w[OutMotorOpen] = true
+	case DirClose:
+		w[OutMotorClose] = true
+	}
+	return w
 }
 
-func (o *outputs) level(on bool) gpio.Level { return gpio.Level(on != o.cfg.OutputsActiveLow) }
-
-func (o *outputs) out(name string, p gpio.PinOut, on bool) error {
-	if p == nil {
-		return nil
-	}
-	if err := p.Out(o.level(on)); err != nil {
-		return fmt.Errorf("gpio %s %s: %w", name, p, err)
-	}
-	return nil
-}
-
-// dirUnknown is o.motor after driving the motor outputs failed: a relay may
-// be in either state, so the next set drives them all again, whatever the
-// machine wants.
-const dirUnknown Dir = -1
-
-// set drives the outputs to want. Invariant 1: whatever is switched on, the
-// other direction is switched off first, in the same call, and nothing is
-// switched on unless both directions were switched off: a relay that could
-// not be released may still be energised. An output that failed is driven
-// again on the next call, so a relay board that answers again gets the state
-// the machine wants.
-func (o *outputs) set(want Outputs, now time.Time) error {
-	var errs []error
-	if want.Motor != o.motor {
-		var err error
-		if o.cfg.OutputMode == Pulse {
-			err = o.pulse(want.Motor, now)
-		} else {
-			// Off first, then on: the two directions never overlap.
-			err = errors.Join(
-				o.out("motor_open", o.pins.MotorOpen, false),
-				o.out("motor_close", o.pins.MotorClose, false))
-			switch {
-			case err != nil:
-			case want.Motor == DirOpen:
-				err = o.out("motor_open", o.pins.MotorOpen, true)
-			case want.Motor == DirClose:
-				err = o.out("motor_close", o.pins.MotorClose, true)
+// sets returns the SetOutput actions of the next batch at time at, and
+// takes them as done: what failed comes back with EvDriven. A line that
+// failed before is driven again, so a relay board that answers again gets
+// the state the gate wants. A line that must wait sets c.holdUntil if it
+// waits for a time rather than for another batch.
+func (c *Controller) sets(at time.Time) []Action {
+	want := c.want()
+	before := c.out
+	c.holdUntil = time.Time{}
+	var acts []Action
+	for o := range NumOutputs {
+		l := before[o]
+		if !c.has[o] || (!l.unknown && l.on == want[o]) {
+			continue
+		}
+		if want[o] {
+			if ok, until := c.mayEnergise(o, before, at); !ok {
+				if !until.IsZero() && (c.holdUntil.IsZero() || until.Before(c.holdUntil)) {
+					c.holdUntil = until
+				}
+				continue
 			}
 		}
-		o.motor = want.Motor
-		if err != nil {
-			o.motor = dirUnknown
-			errs = append(errs, err)
+		acts = append(acts, SetOutput{Output: o, On: want[o]})
+		next := line{on: want[o], offAt: l.offAt}
+		if !want[o] && (l.on || l.unknown) {
+			next.offAt = at
+		}
+		c.out[o] = next
+	}
+	return acts
+}
+
+// mayEnergise reports whether line o may be switched on at time at, the
+// lines being as in before (what the previous batches did, not this one),
+// and if not, until when it must wait (zero: until another batch).
+//
+// Invariant 1: a motor direction (or a pulse-mode contact) only while every
+// other motor line is known to be off, so a release that failed is never
+// followed by the other direction; and in hold mode, only reverse_delay
+// after the other direction was switched off, counted from when its relay
+// was released rather than from when the machine stopped the motor: a late
+// tick or a relay that answered only at a later retry leaves the motor
+// running longer than the machine knows. Stop is the exception: gate
+// operators obey it over open and close, so it is made even next to a
+// contact that could not be released, though one still known to be made is
+// released first.
+func (c *Controller) mayEnergise(o Output, before [NumOutputs]line, at time.Time) (bool, time.Time) {
+	if !o.motor() {
+		return true, time.Time{}
+	}
+	for x := range NumOutputs {
+		if x == o || !x.motor() || !c.has[x] {
+			continue
+		}
+		if before[x].knownOn() || (before[x].unknown && o != OutMotorStop) {
+			return false, time.Time{}
 		}
 	}
-	if want.Siren != o.siren || o.sirenUnknown {
-		err := o.out("siren", o.pins.Siren, want.Siren)
-		o.siren, o.sirenUnknown = want.Siren, err != nil
-		errs = append(errs, err)
+	if c.cfg.OutputMode == Hold && o != OutMotorStop {
+		other := OutMotorClose
+		if o == OutMotorClose {
+			other = OutMotorOpen
+		}
+		if off := before[other].offAt; !off.IsZero() {
+			if until := off.Add(c.cfg.Params.ReverseDelay); at.Before(until) {
+				return false, until
+			}
+		}
 	}
-	return errors.Join(errs...)
+	return true, time.Time{}
 }
 
-// pulse gives the operator a momentary contact on the input for dir. A pulse
-// in progress is ended first, so two contacts never overlap.
-func (o *outputs) pulse(dir Dir, now time.Time) error {
-	err := o.endPulse(now.Add(time.Duration(1 << 62)))
-	if err != nil && dir != DirNone {
-		// The last contact may still be made: making another could give
-		// the operator open and close at once. Stop may still be tried.
-		return err
+// startPulse, in pulse mode, makes the contact for the direction the machine
+// wants when it is not the one last sent: open, close, or stop for none.
+// A contact still made is released first (its pulse cut short), and the new
+// one is made in the batch after that release worked, so two contacts never
+// overlap.
+func (c *Controller) startPulse(at time.Time) {
+	dir := c.m.Outputs().Motor
+	if c.cfg.OutputMode != Pulse || dir == c.opDir {
+		return
 	}
-	var name string
-	var p gpio.PinOut
+	o := OutMotorStop
 	switch dir {
 	case DirOpen:
-		name, p = "motor_open", o.pins.MotorOpen
+		o = OutMotorOpen
 	case DirClose:
-		name, p = "motor_close", o.pins.MotorClose
-	default:
-		name, p = "motor_stop", o.pins.MotorStop
+		o = OutMotorClose
 	}
-	if p == nil {
-		return err // no stop input: the operator stops at its own limits
+	if c.pulse.active && c.pulse.out != o {
+		c.pulse.active = false
 	}
-	o.pulsePin, o.pulseEnd_ = p, now.Add(o.cfg.PulseWidth)
-	return errors.Join(err, o.out(name, p, true))
-}
-
-// pulseEnd returns when the current pulse ends.
-func (o *outputs) pulseEnd() (time.Time, bool) { return o.pulseEnd_, o.pulsePin != nil }
-
-// endPulse releases the pulse contact if its time is up by now.
-func (o *outputs) endPulse(now time.Time) error {
-	if o.pulsePin == nil || now.Before(o.pulseEnd_) {
-		return nil
+	if !c.has[o] {
+		// No stop input: the operator stops at its own limits.
+		c.opDir = dir
+		return
 	}
-	p := o.pulsePin
-	o.pulsePin = nil
-	return o.out("pulse", p, false)
-}
-
-// allOff switches every output off, trying each even if one fails.
-func (o *outputs) allOff() error {
-	o.pulsePin = nil
-	o.motor, o.siren, o.sirenUnknown = DirNone, false, false
-	return errors.Join(
-		o.out("motor_open", o.pins.MotorOpen, false),
-		o.out("motor_close", o.pins.MotorClose, false),
-		o.out("motor_stop", o.pins.MotorStop, false),
-		o.out("siren", o.pins.Siren, false))
+	if ok, _ := c.mayEnergise(o, c.out, at); !ok {
+		return
+	}
+	c.pulse = pulse{active: true, out: o, until: at.Add(c.cfg.PulseWidth)}
+	c.opDir = dir
 }

@@ -1,385 +1,327 @@
 package gate
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
+
+	"periph.io/x/conn/v3/gpio"
 )
 
-// world drives a Machine through random interleavings of commands, input
-// edges and time, with a gate whose physics is loose enough to produce both
-// realistic inputs (the gate reaches its limits at travel speed) and absurd
-// ones (stuck switches, both limits, a gate pushed by hand, a jam), and
-// checks the safety invariants after every step.
-type world struct {
-	t      testing.TB
-	p      Params
-	travel time.Duration // the simulated gate's end-to-end time
-	pick   func(n int) int
-
-	m   Machine
-	now time.Time
-
-	// physics
-	pos         time.Duration // 0 closed .. travel open
-	jammed      bool
-	stuckOpen   bool // open-limit switch reads active whatever the gate does
-	stuckClosed bool
-	obstructed  bool
-
-	// what the checks have seen of the outputs
-	motor    Dir
-	onAt     time.Time // when the running motion was (at the latest) energised
-	lastOn   Dir       // last direction seen energised
-	offAt    time.Time // when lastOn was seen switched off
-	offExact bool      // offAt is the exact time (no jump hid it)
-
-	stopped bool // a stop cancelled auto_close, and nothing re-armed it since
-
-	trail []trailStep // the last steps, for failure messages (a ring)
-	n     int
+// checker holds what the checks need across a world's rounds. The checks
+// are SPEC.md's invariants, on what the controller does: the lines it
+// drives (as the relays really are), the statuses it publishes and the
+// answers it gives. Invariant 6 (exit) is the shell's and has its own test.
+type checker struct {
+	last       Status // the last published
+	roundEv    Event  // the event that began the round
+	replied    bool
+	failures   bool // an output failed in this round
+	replyErr   error
+	gaveUp     bool                  // the round ended on a failed drive
+	stable     [NumInputs]gpio.Level // the debounced lines as the round began
+	stopped    bool                  // a stop cancelled auto_close and nothing re-armed it
+	autoClosed bool                  // an automatic close started in this round
+	seen       map[State]bool
 }
 
-// trailStep is formatted only when a check fails: formatting every step
-// would make the fuzzer crawl.
-type trailStep struct {
-	at     time.Duration
-	ev     Event
-	late   bool
-	reason Reason
-	after  Status
-	motor  Dir
-}
-
-func (s trailStep) String() string {
-	var d string
-	switch s.ev.Kind {
-	case EvCommand:
-		d = "command " + string(s.ev.Cmd)
-	case EvInputs:
-		d = fmt.Sprintf("inputs %+v", s.ev.Inputs)
-	case EvTick:
-		d = "tick"
-	case EvStart:
-		d = fmt.Sprintf("start %+v", s.ev.Inputs)
-	case EvOutputFailed:
-		d = "output failed"
+func (w *world) beginRound(ev Event) {
+	if ev.Kind == EvTick {
+		w.wake = time.Time{} // the timer that brought it is spent
 	}
-	if s.late {
-		d += " (late)"
-	}
-	if s.reason != "" {
-		d += " refused: " + string(s.reason)
-	}
-	return fmt.Sprintf("%v: %s -> %s %s motor=%v alarm=%v", s.at, d, s.after.State, s.after.Fault, s.motor, s.after.Alarm)
-}
-
-func newWorld(t testing.TB, p Params, travel time.Duration, pick func(int) int) *world {
-	return &world{t: t, p: p, travel: travel, pick: pick, m: NewMachine(p), now: t0}
-}
-
-func (w *world) fatalf(format string, args ...any) {
-	w.t.Helper()
-	var lines []string
-	for i := max(0, w.n-len(w.trail)); i < w.n; i++ {
-		lines = append(lines, w.trail[i%len(w.trail)].String())
-	}
-	w.t.Fatalf("at %v: %s\nlast steps:\n  %s", w.now.Sub(t0), fmt.Sprintf(format, args...), strings.Join(lines, "\n  "))
-}
-
-func (w *world) note(ev Event, late bool, reason Reason) {
-	if w.trail == nil {
-		w.trail = make([]trailStep, 30)
-	}
-	w.trail[w.n%len(w.trail)] = trailStep{w.now.Sub(t0), ev, late, reason, w.m.Status(), w.m.Outputs().Motor}
-	w.n++
-}
-
-// physical returns the inputs the switches and sensor show now.
-func (w *world) physical() Inputs {
-	return Inputs{
-		OpenLimit:   w.pos >= w.travel || w.stuckOpen,
-		ClosedLimit: w.pos <= 0 || w.stuckClosed,
-		Obstructed:  w.obstructed,
+	w.roundEv, w.replied, w.failures, w.replyErr, w.autoClosed = ev, false, false, nil, false
+	for i := range w.c.deb {
+		w.stable[i] = w.c.deb[i].stable
 	}
 }
 
-// move runs the physics from now to at with the motor as it is now.
-func (w *world) move(at time.Time) {
-	dt := at.Sub(w.now)
-	if w.jammed {
-		dt = 0
+// action checks one action as the shell carries it out.
+func (w *world) action(a Action, ev Event) {
+	if ev.Kind == EvDriven && len(ev.Failed) > 0 {
+		w.failures = true
 	}
-	switch w.m.Outputs().Motor {
-	case DirOpen:
-		w.pos = min(w.pos+dt, w.travel)
-	case DirClose:
-		w.pos = max(w.pos-dt, 0)
-	}
-	w.now = at
-}
-
-// limitHit returns when the moving gate next reaches a limit.
-func (w *world) limitHit() (time.Time, bool) {
-	if w.jammed {
-		return time.Time{}, false
-	}
-	switch w.m.Outputs().Motor {
-	case DirOpen:
-		if w.pos < w.travel {
-			return w.now.Add(w.travel - w.pos), true
+	switch a := a.(type) {
+	case SetOutput:
+		if !w.c.has[a.Output] {
+			w.fatalf("%s driven, but it is not fitted", a.Output)
 		}
-	case DirClose:
-		if w.pos > 0 {
-			return w.now.Add(w.pos), true
+	case Wake:
+		if !a.At.IsZero() && !a.At.After(w.now) {
+			w.fatalf("wake at %v, not after the round", a.At.Sub(t0))
 		}
+		w.wake = a.At
+	case Publish:
+		w.publish(a.Status)
+	case Reply:
+		if w.roundEv.Kind != EvCommand || w.replied {
+			w.fatalf("a reply in a round of %v (replied before: %v)", w.roundEv.Kind, w.replied)
+		}
+		w.replied = true
+		w.reply(a)
 	}
-	return time.Time{}, false
 }
 
-// step applies one event at w.now and checks the invariants.
-func (w *world) step(ev Event, jump bool) {
-	w.t.Helper()
-	ev.At = w.now
-	prev := w.m
-	next, err := w.m.Step(ev)
-	w.m = next
-	var re *RefusedError
-	if err != nil {
-		if ev.Kind != EvCommand || !errors.As(err, &re) {
-			w.note(ev, jump, "")
-			w.fatalf("%v: error %v, want only *RefusedError on commands", ev.Kind, err)
-		}
+func (w *world) publish(st Status) {
+	prev := w.last
+	if st.Seq != prev.Seq+1 {
+		w.fatalf("published seq %d after %d", st.Seq, prev.Seq)
 	}
-	if re != nil {
-		w.note(ev, jump, re.Reason)
-		// A refused command changes nothing beyond what time did.
-		ticked, _ := prev.Step(Event{At: w.now, Kind: EvTick})
-		if next != ticked {
-			w.fatalf("refused %s changed the machine: got %+v %+v, want %+v %+v", ev.Cmd, next.Status(), next.Outputs(), ticked.Status(), ticked.Outputs())
-		}
-		switch re.Reason {
-		case ReasonObstructed:
-			if ev.Cmd != CmdClose || !prev.Inputs().Obstructed {
-				w.fatalf("%s refused as obstructed, but not a close while obstructed", ev.Cmd)
-			}
-		case ReasonFault:
-			if in := prev.Inputs(); !in.OpenLimit || !in.ClosedLimit {
-				w.fatalf("%s refused as fault without a limit conflict", ev.Cmd)
-			}
-		case ReasonUnknown:
-			for _, c := range Commands {
-				if ev.Cmd == c {
-					w.fatalf("%s refused as unknown", ev.Cmd)
-				}
-			}
-		}
-	} else {
-		w.note(ev, jump, "")
-		if ev.Kind == EvCommand && ev.Cmd == CmdClose && prev.Inputs().Obstructed {
-			w.fatalf("close accepted while obstructed")
-		}
+	if prev.Seq > 0 && st.sameAs(prev) {
+		w.fatalf("published the same status twice: %s", st.JSON())
 	}
-	w.check(prev, ev, err, jump)
-}
-
-func (w *world) check(prev Machine, ev Event, err error, jump bool) {
-	w.t.Helper()
-	m, at := w.m, w.now
-	st, out, in := m.Status(), m.Outputs(), m.Inputs()
-
-	if out.Siren != st.Alarm {
-		w.fatalf("siren %v, alarm %v", out.Siren, st.Alarm)
+	if (st.Fault != NoFault) != (st.State == Faulted) || st.Moving != (st.State == Opening || st.State == Closing) {
+		w.fatalf("status makes no sense: %s", st.JSON())
 	}
-	// Invariant 4. (A relay that fails meanwhile may report gpio instead:
-	// the document has room for one fault, and both keep the motor off.)
-	if in.OpenLimit && in.ClosedLimit && (out.Motor != DirNone || st.Moving || st.State != Faulted || (st.Fault != FaultLimitConflict && st.Fault != FaultGPIO)) {
-		w.fatalf("both limits active: state %s fault %q motor %v moving %v, want fault limit_conflict, motor off", st.State, st.Fault, out.Motor, st.Moving)
+	if w.seen == nil {
+		w.seen = map[State]bool{}
 	}
-	// Invariant 3: never closing into an obstruction, not even pending.
-	if in.Obstructed && (out.Motor == DirClose || st.State == Closing) {
-		w.fatalf("obstructed but state %s motor %v", st.State, out.Motor)
+	w.seen[st.State] = true
+	w.last = st
+	if prev.Seq == 0 {
+		return
 	}
-	if (st.Fault != NoFault) != (st.State == Faulted) {
-		w.fatalf("state %s with fault %q", st.State, st.Fault)
+	ev := w.roundEv
+	// Invariant 2: a travel timeout is a fault with the alarm (which a
+	// late tick may find over already).
+	alarmOver := w.cfg.Params.AlarmDuration > 0 && w.now.Sub(st.Since) >= w.cfg.Params.AlarmDuration
+	if st.Fault == FaultTravel && prev.Fault != FaultTravel && ((!st.Alarm && !alarmOver) || st.Cause != CauseTimeout) {
+		w.fatalf("travel_timeout without the alarm, or not caused by timeout: %s", st.JSON())
 	}
-	if st.Moving != (st.State == Opening || st.State == Closing) {
-		w.fatalf("state %s but moving %v", st.State, st.Moving)
+	// Invariant 3: an obstruction while closing re-opens (or a limit or a
+	// fault that came with it stops the gate).
+	if prev.State == Closing && st.Obstructed && !prev.Obstructed && st.State != Opening && st.State != Open && st.State != Closed && st.State != Faulted {
+		w.fatalf("obstructed while closing, then %s", st.State)
 	}
-	if (out.Motor == DirOpen && st.State != Opening) || (out.Motor == DirClose && st.State != Closing) {
-		w.fatalf("motor %v in state %s", out.Motor, st.State)
-	}
-	if d, ok := m.Deadline(); ok && !d.After(at) {
-		w.fatalf("deadline %v not after the step", d.Sub(t0))
+	// Invariant 5.
+	if w.cfg.Params.AlarmOnForcedOpen && prev.State == Closed && st.State == Stopped && st.Cause == CauseInput && !st.Alarm {
+		w.fatalf("forced open from closed without the alarm")
 	}
 	// Invariant 8: fault is left only by open, close or stop, or by inputs
 	// that make sense.
-	if ps := prev.Status(); ps.State == Faulted && st.State != Faulted {
-		okCmd := ev.Kind == EvCommand && err == nil && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop)
-		okIn := ev.Kind == EvInputs && in.OpenLimit != in.ClosedLimit
-		if !okCmd && !okIn {
-			w.fatalf("fault %s left to %s by %v", ps.Fault, st.State, ev.Kind)
+	if prev.State == Faulted && st.State != Faulted {
+		in := w.c.m.Inputs()
+		okCmd := ev.Kind == EvCommand && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop)
+		if !okCmd && in.OpenLimit == in.ClosedLimit {
+			w.fatalf("fault %s left to %s by %v", prev.Fault, st.State, ev.Kind)
 		}
 	}
-	// Invariant 5.
-	if ps, pin := prev.Status(), prev.Inputs(); w.p.AlarmOnForcedOpen && ev.Kind == EvInputs && ps.State == Closed &&
-		pin.ClosedLimit && !in.ClosedLimit && !in.OpenLimit && !st.Alarm {
-		w.fatalf("forced open from closed without alarm")
+	if st.Cause == CauseAutoClose && st.Since.Equal(w.now) {
+		w.autoClosed = true
+	}
+}
+
+func (w *world) reply(r Reply) {
+	if r.Status != w.last {
+		w.fatalf("reply with status %s, the last published is %s", r.Status.JSON(), w.last.JSON())
+	}
+	w.replyErr = r.Err
+	if r.Err == nil {
+		// Invariants 3 and 4 for commands.
+		if r.Cmd == CmdClose && r.Status.Obstructed {
+			w.fatalf("close accepted while obstructed")
+		}
+		if in := w.c.m.Inputs(); in.OpenLimit && in.ClosedLimit && (r.Cmd == CmdOpen || r.Cmd == CmdClose) {
+			w.fatalf("%s accepted with both limits active", r.Cmd)
+		}
+		return
+	}
+	switch reasonOf(r.Err) {
+	case ReasonObstructed:
+		if r.Cmd != CmdClose || !w.c.m.Inputs().Obstructed {
+			w.fatalf("%s refused as obstructed, but not a close while obstructed", r.Cmd)
+		}
+	case ReasonFault:
+		if in := w.c.m.Inputs(); (!in.OpenLimit || !in.ClosedLimit) && !w.failures {
+			w.fatalf("%s refused as fault with neither a limit conflict nor an output failing", r.Cmd)
+		}
+	case ReasonUnknown:
+		for _, c := range Commands {
+			if r.Cmd == c {
+				w.fatalf("%s refused as unknown", r.Cmd)
+			}
+		}
+	default:
+		w.fatalf("%s refused with %v", r.Cmd, r.Err)
+	}
+}
+
+// checkOut checks a relay about to change.
+func (w *world) checkOut(s SetOutput) {
+	o := s.Output
+	if !s.On || !o.motor() {
+		return
+	}
+	in := w.c.m.Inputs()
+	if in.OpenLimit && in.ClosedLimit && o != OutMotorStop {
+		w.fatalf("%s switched on with both limits active (invariant 4)", o)
+	}
+	if in.Obstructed && o == OutMotorClose {
+		w.fatalf("%s switched on while obstructed (invariant 3)", o)
+	}
+	for x := range NumOutputs {
+		if x == o || !x.motor() || !w.relay[x] {
+			continue
+		}
+		// Invariant 1. Stop may be made next to a contact that could not be
+		// released: operators obey stop first.
+		if !(w.cfg.OutputMode == Pulse && o == OutMotorStop && w.lastFailed[x]) {
+			w.fatalf("%s switched on while %s is on (invariant 1)", o, x)
+		}
+	}
+	rd := w.cfg.Params.ReverseDelay
+	switch {
+	case w.cfg.OutputMode == Hold && o == OutMotorStop:
+		w.fatalf("motor_stop switched on in hold mode")
+	case w.cfg.OutputMode == Hold:
+		other := OutMotorOpen + OutMotorClose - o
+		if off := w.offAt[other]; !off.IsZero() && w.now.Sub(off) < rd {
+			w.fatalf("%s switched on %v after %s was released, want at least reverse_delay %v (invariant 1)", o, w.now.Sub(off), other, rd)
+		}
+	case o != OutMotorStop:
+		last := w.lastContact
+		if last >= 0 && last != o && !w.onAt[last].Before(w.lateUntil) && w.now.Sub(w.onAt[last]) < rd {
+			w.fatalf("%s contact %v after the %s contact, want at least reverse_delay %v (invariant 1)", o, w.now.Sub(w.onAt[last]), last, rd)
+		}
+		w.lastContact = o
+	}
+}
+
+// endRound checks the state a round leaves.
+func (w *world) endRound(before Controller) {
+	st, in := w.last, w.c.m.Inputs()
+	if w.roundEv.Kind == EvCommand && !w.replied {
+		w.fatalf("command %s not answered", w.roundEv.Cmd)
+	}
+	if d := w.c.deadline(); !d.Equal(w.wake) {
+		w.fatalf("controller waits for %v, its last Wake was for %v", d.Sub(t0), w.wake.Sub(t0))
+	}
+	if w.c.Status() != st {
+		w.fatalf("Status() %s, last published %s", w.c.Status().JSON(), st.JSON())
+	}
+	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != st.Alarm {
+		w.fatalf("siren %v, alarm %v", w.relay[OutSiren], st.Alarm)
+	}
+	// Invariant 4.
+	if in.OpenLimit && in.ClosedLimit && (st.State != Faulted || st.Moving || (st.Fault != FaultLimitConflict && st.Fault != FaultGPIO)) {
+		w.fatalf("both limits active: %s, want fault limit_conflict, not moving", st.JSON())
+	}
+	// Invariant 3: never closing into an obstruction.
+	if in.Obstructed && st.State == Closing {
+		w.fatalf("obstructed but closing")
+	}
+	want := w.c.want()
+	for o := range NumOutputs {
+		if w.cfg.OutputMode == Hold && o.motor() && w.relay[o] && !want[o] && !w.lastFailed[o] && !w.failing[o] {
+			w.fatalf("%s on, not wanted", o)
+		}
+		// A line that failed is driven again at every round: once its relay
+		// answers, a line to switch off is off (unless the round ran out of
+		// drives on another failure).
+		if w.c.has[o] && w.lastFailed[o] && !w.failing[o] && !w.failOnce[o] && !want[o] && !w.gaveUp {
+			w.fatalf("%s failed before and answers now, but was not switched off again", o)
+		}
+	}
+	// Invariant 2: every motion ends by travel_timeout (after the reverse
+	// delay) at the latest.
+	tt, rd := w.cfg.Params.TravelTimeout, w.cfg.Params.ReverseDelay
+	if st.Moving && w.now.Sub(st.Since) > rd+tt {
+		w.fatalf("%s for %v, travel_timeout %v", st.State, w.now.Sub(st.Since), tt)
+	}
+	for _, o := range []Output{OutMotorOpen, OutMotorClose} {
+		if w.cfg.OutputMode == Hold && w.relay[o] && !w.lastFailed[o] && w.now.Sub(w.onAt[o]) > tt {
+			w.fatalf("%s on for %v, travel_timeout %v", o, w.now.Sub(w.onAt[o]), tt)
+		}
+	}
+	// Debouncing: a level is taken once the line has shown it for the
+	// debounce time, and not before.
+	for i := range NumInputs {
+		if !w.fitted(i) {
+			continue
+		}
+		l := w.c.deb[i].stable
+		if l != w.stable[i] {
+			since := w.changed[i] // the line shows l since then
+			if w.sent[i] != l {
+				// It changed again at this round's edge, which the
+				// controller took after settling the level before it.
+				if w.roundEv.Kind != EvEdge || w.roundEv.Input != i {
+					w.fatalf("%s taken as %v, the line shows %v", i, l, w.sent[i])
+				}
+				since = w.prevChanged[i]
+			}
+			if w.now.Sub(since) < w.cfg.Debounce {
+				w.fatalf("%s taken as %v, shown by the line for %v only", i, l, w.now.Sub(since))
+			}
+		}
+		if w.sent[i] != l && w.now.Sub(w.changed[i]) >= w.cfg.Debounce {
+			w.fatalf("%s still %v, the line shows %v since %v", i, l, w.sent[i], w.changed[i].Sub(t0))
+		}
 	}
 	// auto_close is cancelled by stop until the gate is opened again.
-	rearmed := (ev.Kind == EvCommand && err == nil && ev.Cmd == CmdOpen) || (in.OpenLimit && !prev.Inputs().OpenLimit)
-	if w.stopped && !rearmed && st.Cause == CauseAutoClose && st.Since.Equal(at) {
+	ev := w.roundEv
+	accepted := ev.Kind == EvCommand && w.replyErr == nil
+	rearmed := (accepted && ev.Cmd == CmdOpen) || (in.OpenLimit && !before.m.Inputs().OpenLimit)
+	if w.stopped && !rearmed && w.autoClosed {
 		w.fatalf("auto_close after stop")
 	}
 	switch {
-	case ev.Kind == EvCommand && err == nil && ev.Cmd == CmdStop && st.State == Open:
+	case accepted && ev.Cmd == CmdStop && st.State == Open:
 		w.stopped = true
 	case rearmed || st.State != Open:
 		w.stopped = false
 	}
-	// Invariant 2: travel_timeout (and its alarm).
-	if ev.Kind != EvStart && prev.Outputs().Motor != DirNone && out.Motor == DirNone && at.Sub(w.onAt) >= w.p.TravelTimeout &&
-		(st.Fault != FaultTravel || !st.Alarm) && !jump {
-		w.fatalf("motor ran %v without a travel_timeout fault and alarm", at.Sub(w.onAt))
-	}
-
-	// Invariant 1 and 2, from the outputs alone.
-	if out.Motor != w.motor {
-		if w.motor != DirNone {
-			if out.Motor != DirNone && !jump && w.p.ReverseDelay > 0 {
-				w.fatalf("motor went %v -> %v with no off time between", w.motor, out.Motor)
-			}
-			w.lastOn, w.offAt, w.offExact = w.motor, at, !jump
+	// Invariant 7: a refused command changes nothing beyond what time did.
+	if w.roundEv.Kind == EvCommand && !w.failures && w.replyErr != nil {
+		ticked, _ := before.Step(Event{At: w.now, Kind: EvTick})
+		if ticked.m != w.c.m {
+			w.fatalf("refused %s changed the machine: %+v, want %+v", w.roundEv.Cmd, w.c.m.Status(), ticked.m.Status())
 		}
-		if out.Motor != DirNone {
-			if w.lastOn != DirNone && w.lastOn != out.Motor && w.offExact && !jump && at.Sub(w.offAt) < w.p.ReverseDelay {
-				w.fatalf("reversal %v -> %v after %v off, want at least %v", w.lastOn, out.Motor, at.Sub(w.offAt), w.p.ReverseDelay)
-			}
-			w.onAt = at
-		}
-		w.motor = out.Motor
-	} else if out.Motor != DirNone && st.Since.Equal(at) {
-		w.onAt = at // a fresh motion in the same direction
-	}
-	if out.Motor != DirNone && at.Sub(w.onAt) >= w.p.TravelTimeout {
-		w.fatalf("motor %v on for %v, travel_timeout is %v", out.Motor, at.Sub(w.onAt), w.p.TravelTimeout)
 	}
 }
 
-// sendInputs steps EvInputs if what the switches show differs from what the
-// machine saw (or, now and then, when it does not: a repeated edge).
-func (w *world) sendInputs(force, late bool) {
-	if ph := w.physical(); force || ph != w.m.Inputs() {
-		w.step(Event{Kind: EvInputs, Inputs: ph}, late)
-	}
-}
-
-// advance lets dt pass like the owner does: a tick at every deadline and an
-// input edge whenever the gate reaches a limit. late skips the ticks, as an
-// owner that was held up would: the gate keeps moving meanwhile, and the
-// steps that follow see deadlines expire late, so checks that need exact
-// times are relaxed for them.
-func (w *world) advance(dt time.Duration, late bool) {
-	target := w.now.Add(dt)
-	for {
-		next, kind := target, EvTick
-		if d, ok := w.m.Deadline(); ok && !late && d.Before(next) {
-			next = d
-		}
-		if h, ok := w.limitHit(); ok && h.Before(next) {
-			next, kind = h, EvInputs
-		}
-		w.move(next)
-		if kind == EvInputs {
-			w.sendInputs(false, late)
-			continue
-		}
-		if next.Equal(target) {
-			w.step(Event{Kind: EvTick}, late)
-			return
-		}
-		w.step(Event{Kind: EvTick}, false)
-	}
-}
-
-// op does one random thing to the world.
-func (w *world) op() {
-	switch n := w.pick(100); {
-	case n < 25:
-		cmds := []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence, CmdOpen, CmdClose, "jump"}
-		w.step(Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT}, false)
-	case n < 35:
-		w.obstructed = !w.obstructed
-		w.sendInputs(false, false)
-	case n < 37:
-		w.stuckOpen = !w.stuckOpen
-		w.sendInputs(false, false)
-	case n < 39:
-		w.stuckClosed = !w.stuckClosed
-		w.sendInputs(false, false)
-	case n < 41:
-		w.jammed = !w.jammed
-	case n < 43: // pushed by hand
-		w.pos = time.Duration(w.pick(5)) * w.travel / 4
-		w.sendInputs(false, false)
-	case n < 44:
-		w.sendInputs(true, false)
-	case n < 45:
-		w.step(Event{Kind: EvOutputFailed, Err: errors.New("gpio: broken")}, false)
-	case n < 47:
-		w.advance(time.Duration(w.pick(200))*time.Second, true)
-	case n < 60: // short: bounces, the reverse delay, pulses
-		w.advance(time.Duration(w.pick(1000)+1)*time.Millisecond, false)
-	default:
-		w.advance(time.Duration(w.pick(40_000)+1)*time.Millisecond, false)
-	}
-}
-
-// start puts the gate somewhere and starts the machine.
-func (w *world) start() {
-	w.pos = time.Duration(w.pick(3)) * w.travel / 2
-	w.obstructed = w.pick(4) == 0
-	w.stuckOpen = w.pick(20) == 0
-	w.step(Event{Kind: EvStart, Inputs: w.physical()}, false)
-}
-
-var propertyParams = []struct {
-	p      Params
+type propertyConfig struct {
+	cfg    Config
+	fit    Fitted
 	travel time.Duration
-}{
-	{testParams, 8 * time.Second},
-	{Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmDuration: 0, AlarmOnForcedOpen: true}, 8 * time.Second},
-	{Params{TravelTimeout: 30 * time.Second, ReverseDelay: 0, AutoClose: 3 * time.Second, AlarmDuration: 5 * time.Second}, 2 * time.Second},
-	{Params{TravelTimeout: 20 * time.Second, ReverseDelay: 300 * time.Millisecond, AutoClose: 15 * time.Second, AlarmDuration: 60 * time.Second, AlarmOnForcedOpen: true}, 12 * time.Second},
 }
 
-func TestMachineProperties(t *testing.T) {
+var propertyConfigs = []propertyConfig{
+	{Config{Params: testParams, InputsActiveLow: true, ObstructionNormallyClosed: true, OutputMode: Hold, PulseWidth: 500 * ms, Debounce: 30 * ms},
+		Fitted{Obstruction: true, Siren: true}, 8 * time.Second},
+	{Config{Params: Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmOnForcedOpen: true},
+		OutputMode: Hold, Debounce: 0}, fitAll, 8 * time.Second},
+	{Config{Params: Params{TravelTimeout: 30 * time.Second, AutoClose: 3 * time.Second, AlarmDuration: 5 * time.Second},
+		InputsActiveLow: true, OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 30 * ms}, fitAll, 2 * time.Second},
+	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 300 * ms, AutoClose: 15 * time.Second, AlarmDuration: 60 * time.Second, AlarmOnForcedOpen: true},
+		ObstructionNormallyClosed: true, OutputMode: Pulse, PulseWidth: time.Second, Debounce: 10 * ms}, Fitted{Obstruction: true, Siren: true}, 12 * time.Second},
+	// A gate slower than its travel_timeout: every full run times out.
+	{Config{Params: Params{TravelTimeout: 10 * time.Second, ReverseDelay: time.Second, AlarmDuration: 20 * time.Second}, OutputMode: Hold, Debounce: 50 * ms},
+		Fitted{}, 12 * time.Second},
+}
+
+func TestControllerProperties(t *testing.T) {
 	steps := 20_000
 	if testing.Short() {
 		steps = 2_000
 	}
-	for seed := uint64(1); seed <= 8; seed++ {
-		pp := propertyParams[int(seed)%len(propertyParams)]
+	for seed := uint64(1); seed <= 20; seed++ {
+		pc := propertyConfigs[int(seed)%len(propertyConfigs)]
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 0x9a7e))
-			w := newWorld(t, pp.p, pp.travel, r.IntN)
+			w := newWorld(t, pc, r.IntN)
 			defer func() {
 				if t.Failed() {
-					t.Logf("reproduce with seed %d, params %+v, travel %v", seed, pp.p, pp.travel)
+					t.Logf("reproduce with seed %d, config %+v, fitted %+v", seed, pc.cfg, pc.fit)
 				}
 			}()
 			w.start()
-			seen := map[State]bool{}
 			for range steps {
 				w.op()
-				seen[w.m.Status().State] = true
 			}
 			// The walk must reach every state, or it tests less than it seems.
 			for _, s := range []State{Closed, Opening, Open, Closing, Stopped, Faulted} {
-				if !seen[s] {
+				if !w.seen[s] {
 					t.Errorf("seed %d: state %s never reached in %d steps", seed, s, steps)
 				}
 			}
@@ -387,17 +329,19 @@ func TestMachineProperties(t *testing.T) {
 	}
 }
 
-// FuzzMachine decodes bytes into a start and a sequence of operations (see
-// world.op) and checks the invariants after every step.
-func FuzzMachine(f *testing.F) {
+// FuzzController decodes bytes into a gate (which of propertyConfigs), a
+// start and a sequence of operations (see world.op), and checks the
+// invariants at every action and after every round.
+func FuzzController(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	f.Add(uint8(1), []byte{0, 10, 99, 30, 0, 1, 99, 60, 26, 99, 99, 99})
 	f.Add(uint8(2), []byte{10, 50, 5, 7, 99, 99, 36, 40, 0, 1, 2, 3, 4, 44, 46, 99})
 	f.Add(uint8(3), []byte{37, 38, 99, 0, 26, 99, 45, 59, 59, 0, 1, 99})
+	f.Add(uint8(4), []byte{0, 43, 1, 0, 2, 99, 43, 1, 0, 0, 99, 99})
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
-		// Long inputs add time, not cases: TestMachineProperties walks far.
+		// Long inputs add time, not cases: TestControllerProperties walks far.
 		data = data[:min(len(data), 2048)]
-		pp := propertyParams[int(which)%len(propertyParams)]
+		pc := propertyConfigs[int(which)%len(propertyConfigs)]
 		i := 0
 		pick := func(n int) int {
 			if i >= len(data) {
@@ -411,7 +355,7 @@ func FuzzMachine(f *testing.F) {
 			}
 			return b % n
 		}
-		w := newWorld(t, pp.p, pp.travel, pick)
+		w := newWorld(t, pc, pick)
 		w.start()
 		for i < len(data) {
 			w.op()

@@ -1,5 +1,9 @@
-// Package gate decides what a gate does: a pure state machine (Machine) and
-// the one goroutine that owns it and its pins (Gate).
+// Package gate decides what a gate does. A pure Controller (events in,
+// actions out) holds every decision: debouncing, the state machine
+// (Machine), which output lines to drive and when, pulses, retries, status
+// numbering and the answers to commands. Gate is its thin shell: the one
+// goroutine that reads the pins, feeds the controller and carries out its
+// actions.
 //
 // It knows nothing of MQTT, D-Bus or systemd: the links submit commands with
 // Gate.Do and watch statuses with Gate.Subscribe.
@@ -50,9 +54,9 @@ func ParseCommand(s string) (Command, error) {
 			return c, nil
 		}
 	}
-	const max = 32
-	if len(s) > max {
-		s = s[:max] + "…"
+	const shown = 32 // of an unknown word in the error
+	if len(s) > shown {
+		s = s[:shown] + "…"
 	}
 	return "", &RefusedError{Reason: ReasonUnknown, Msg: fmt.Sprintf("unknown command %q: want one of open, close, stop, alarm, silence", s)}
 }

@@ -1,9 +1,13 @@
 package gate
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -82,4 +86,42 @@ func FuzzParseCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestStatusJSON(t *testing.T) {
+	taipei := time.FixedZone("CST", 8*3600)
+	s := Status{Gate: "front", State: Opening, Moving: true, Cause: CauseMQTT,
+		Since: time.Date(2026, 11, 22, 18, 15, 3, 512_999_999, taipei), Seq: 42}
+	got := string(s.JSON())
+	want := `{"gate":"front","state":"opening","moving":true,"alarm":false,"obstructed":false,"fault":"","cause":"mqtt","since":"2026-11-22T10:15:03.512Z","seq":42}`
+	if got != want {
+		t.Errorf("JSON:\n got %s\nwant %s", got, want)
+	}
+	b, err := json.Marshal(s)
+	if err != nil || !bytes.Equal(b, []byte(want)) {
+		t.Errorf("json.Marshal: %s, %v; want the same bytes as JSON", b, err)
+	}
+	var back Status
+	if err := json.Unmarshal([]byte(want), &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Since.Equal(time.Date(2026, 11, 22, 10, 15, 3, 512e6, time.UTC)) || back.Seq != 42 || back.State != Opening {
+		t.Errorf("round trip: %+v", back)
+	}
+	whole := Status{Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Fault: FaultTravel}
+	var m map[string]any
+	if err := json.Unmarshal(whole.JSON(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["since"] != "2026-01-02T03:04:05.000Z" || m["fault"] != "travel_timeout" {
+		t.Errorf("since %v fault %v: want 2026-01-02T03:04:05.000Z, travel_timeout", m["since"], m["fault"])
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"alarm", "cause", "fault", "gate", "moving", "obstructed", "seq", "since", "state"}; !slices.Equal(keys, want) {
+		t.Errorf("fields %v, want %v (SPEC.md)", keys, want)
+	}
 }

@@ -1,12 +1,12 @@
 package sim_test
 
 import (
-	"context"
 	"errors"
 	"math"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -141,244 +141,6 @@ func TestLimitSwitches(t *testing.T) {
 			if gotC != st.closed || gotO != st.opened {
 				t.Errorf("active-low %v, closing at %v of travel: got closed %v open %v, want %v %v", lowActive, st.at, gotC, gotO, st.closed, st.opened)
 			}
-		}
-	}
-}
-
-// TestEdgeFromTimer checks the model is event-driven: a crossing wakes a
-// waiter through the clock's timer, with nobody reading the pins.
-func TestEdgeFromTimer(t *testing.T) {
-	cfg := sim.Config{InputsActiveLow: true}
-	s, clk := newSim(t, cfg)
-	closed := s.Pins().ClosedLimit
-	inputs(t, cfg, closed)
-	set(t, cfg, s.Pins().MotorOpen, true)
-	got := make(chan bool)
-	go func() { got <- closed.WaitForEdge(time.Hour) }()
-	// The simulator's timer for the crossing, and the waiter's.
-	if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(travel / 10)
-	select {
-	case ok := <-got:
-		if !ok {
-			t.Fatalf("WaitForEdge: got false, want true")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitForEdge did not return after the closed limit released")
-	}
-	if l := closed.Read(); l != gpio.High {
-		t.Errorf("closed limit after release: got %v, want High (inactive, active-low)", l)
-	}
-}
-
-func TestWaitForEdge(t *testing.T) {
-	ctx := context.Background()
-	wait := func(t *testing.T, c <-chan bool) bool {
-		t.Helper()
-		select {
-		case ok := <-c:
-			return ok
-		case <-time.After(5 * time.Second):
-			t.Fatal("WaitForEdge did not return")
-			return false
-		}
-	}
-	t.Run("timeout", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Second) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		clk.Advance(999 * time.Millisecond)
-		select {
-		case ok := <-got:
-			t.Fatalf("WaitForEdge(1s) returned %v after 999ms, want it still waiting", ok)
-		default:
-		}
-		clk.Advance(time.Millisecond)
-		if wait(t, got) {
-			t.Error("WaitForEdge(1s) with no edge: got true, want false")
-		}
-		if p.WaitForEdge(0) {
-			t.Error("WaitForEdge(0) with no edge: got true, want false")
-		}
-	})
-	t.Run("edge while waiting", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Second) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		if !wait(t, got) {
-			t.Error("WaitForEdge(1s) with an edge: got false, want true")
-		}
-	})
-	t.Run("pending edge", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		for _, c := range []string{"obstruct", "clear"} {
-			if err := s.Control(c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if !p.WaitForEdge(0) {
-			t.Error("WaitForEdge(0) after two edges: got false, want true")
-		}
-		if p.WaitForEdge(0) {
-			t.Error("second WaitForEdge(0): got true, want false (edges do not accumulate)")
-		}
-	})
-	t.Run("In ends a wait", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		inputs(t, cfg, p) // discards the pending edge
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Hour) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		inputs(t, cfg, p)
-		if wait(t, got) {
-			t.Error("WaitForEdge ended by In: got true, want false")
-		}
-	})
-	t.Run("no timeout", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(-1) }()
-		if err := s.Control("obstruct"); err != nil {
-			t.Fatal(err)
-		}
-		if !wait(t, got) {
-			t.Error("WaitForEdge(-1) with an edge: got false, want true")
-		}
-	})
-	t.Run("Halt ends a wait", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true}
-		s, clk := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		got := make(chan bool, 1)
-		go func() { got <- p.WaitForEdge(time.Hour) }()
-		if err := clk.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Halt(); err != nil {
-			t.Fatal(err)
-		}
-		if wait(t, got) {
-			t.Error("WaitForEdge ended by Halt: got true, want false")
-		}
-	})
-	t.Run("rising only", func(t *testing.T) {
-		cfg := sim.Config{HasObstruction: true} // active high, normally open
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		if err := p.In(gpio.PullDown, gpio.RisingEdge); err != nil {
-			t.Fatal(err)
-		}
-		for _, tc := range []struct {
-			control string
-			edge    bool
-		}{{"obstruct", true}, {"clear", false}, {"obstruct", true}} {
-			if err := s.Control(tc.control); err != nil {
-				t.Fatal(err)
-			}
-			if got := p.WaitForEdge(0); got != tc.edge {
-				t.Errorf("after %s: got edge %v, want %v", tc.control, got, tc.edge)
-			}
-		}
-	})
-	t.Run("bad In", func(t *testing.T) {
-		s, _ := newSim(t, sim.Config{})
-		if err := s.Pins().OpenLimit.In(gpio.PullUp, gpio.Edge(7)); err == nil {
-			t.Error("In with edge 7: got no error")
-		}
-		if err := s.Pins().OpenLimit.In(gpio.Pull(9), gpio.BothEdges); err == nil {
-			t.Error("In with pull 9: got no error")
-		}
-	})
-}
-
-func TestObstructionWiring(t *testing.T) {
-	for _, tc := range []struct {
-		lowActive, nc, obstructed bool
-		want                      gpio.Level
-	}{
-		// Normally closed: the contact is closed (line active) while clear.
-		{false, true, false, gpio.High},
-		{false, true, true, gpio.Low},
-		{true, true, false, gpio.Low},
-		{true, true, true, gpio.High},
-		// Normally open: the contact closes when obstructed.
-		{false, false, false, gpio.Low},
-		{false, false, true, gpio.High},
-		{true, false, false, gpio.High},
-		{true, false, true, gpio.Low},
-	} {
-		cfg := sim.Config{HasObstruction: true, InputsActiveLow: tc.lowActive, ObstructionNormallyClosed: tc.nc}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().Obstruction
-		inputs(t, cfg, p)
-		if tc.obstructed {
-			if err := s.Control("obstruct"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := p.Read(); got != tc.want {
-			t.Errorf("active-low %v, normally closed %v, obstructed %v: got %v, want %v", tc.lowActive, tc.nc, tc.obstructed, got, tc.want)
-		}
-		if got := s.Snapshot().Obstructed; got != tc.obstructed {
-			t.Errorf("snapshot obstructed: got %v, want %v", got, tc.obstructed)
-		}
-	}
-}
-
-// TestPull checks that an open contact leaves the line to the pull resistor,
-// so a gate that asks for the wrong pull reads a switch that is not there.
-func TestPull(t *testing.T) {
-	for _, tc := range []struct {
-		pull gpio.Pull
-		want gpio.Level
-	}{
-		{gpio.PullUp, gpio.High},
-		{gpio.PullDown, gpio.Low},
-		{gpio.Float, gpio.High}, // an external resistor holds the inactive level
-	} {
-		cfg := sim.Config{InputsActiveLow: true, Start: 0.5}
-		s, _ := newSim(t, cfg)
-		p := s.Pins().OpenLimit
-		if err := p.In(tc.pull, gpio.BothEdges); err != nil {
-			t.Fatal(err)
-		}
-		if got := p.Read(); got != tc.want {
-			t.Errorf("open contact, active low, %v: got %v, want %v", tc.pull, got, tc.want)
-		}
-		if got := p.Pull(); got != tc.pull {
-			t.Errorf("Pull: got %v, want %v", got, tc.pull)
 		}
 	}
 }
@@ -634,26 +396,24 @@ func TestPulseOperator(t *testing.T) {
 // TestPulseOperatorEnd checks the operator's end-of-travel stop is an
 // event: the open limit trips and the operator stops with nobody reading.
 func TestPulseOperatorEnd(t *testing.T) {
-	cfg := sim.Config{Pulse: true, InputsActiveLow: true}
-	s, clk := newSim(t, cfg)
-	open := s.Pins().OpenLimit
-	inputs(t, cfg, open)
-	pulse(t, cfg, clk, s.Pins().MotorOpen)
-	got := make(chan bool)
-	go func() { got <- open.WaitForEdge(time.Hour) }()
-	if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(travel)
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no edge on the open limit")
-	}
-	sn := s.Snapshot()
-	if sn.Motor != gate.DirNone || !sn.OpenLimit || !sn.MotorSince.Equal(epoch.Add(travel)) {
-		t.Errorf("at the open end: got motor %v open limit %v since %v, want off true %v", sn.Motor, sn.OpenLimit, sn.MotorSince, epoch.Add(travel))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := sim.Config{Pulse: true, InputsActiveLow: true}
+		s, clk := newSim(t, cfg)
+		open := s.Pins().OpenLimit
+		inputs(t, cfg, open)
+		pulse(t, cfg, clk, s.Pins().MotorOpen)
+		got := make(chan bool)
+		go func() { got <- open.WaitForEdge(time.Hour) }()
+		synctest.Wait()
+		clk.Advance(travel)
+		if !<-got {
+			t.Fatal("no edge on the open limit")
+		}
+		sn := s.Snapshot()
+		if sn.Motor != gate.DirNone || !sn.OpenLimit || !sn.MotorSince.Equal(epoch.Add(travel)) {
+			t.Errorf("at the open end: got motor %v open limit %v since %v, want off true %v", sn.Motor, sn.OpenLimit, sn.MotorSince, epoch.Add(travel))
+		}
+	})
 }
 
 func TestStartClamped(t *testing.T) {
@@ -696,25 +456,4 @@ func TestConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// TestRealClock runs the model on the real clock, as gated -simulate does:
-// the open limit's edge comes from the simulator's own timer.
-func TestRealClock(t *testing.T) {
-	cfg := sim.Config{TravelTime: 50 * time.Millisecond}
-	s := sim.New(cfg, nil)
-	open := s.Pins().OpenLimit
-	inputs(t, cfg, open)
-	start := time.Now()
-	set(t, cfg, s.Pins().MotorOpen, true)
-	if !open.WaitForEdge(5 * time.Second) {
-		t.Fatal("no edge on the open limit within 5s")
-	}
-	took := time.Since(start)
-	if l := open.Read(); l != gpio.High {
-		t.Errorf("open limit after its edge: got %v, want High", l)
-	}
-	if min := time.Duration(float64(cfg.TravelTime) * (1 - sim.LimitBand)); took < min {
-		t.Errorf("open limit tripped after %v, want no sooner than %v", took, min)
-	}
 }

@@ -1,6 +1,8 @@
-// Package gatetest runs a real *gate.Gate on periph's gpiotest pins, for
-// the links' tests: the gate decides as it does on a Pi, and nothing moves
-// it but the test, which drives the inputs and reads the outputs.
+// Package gatetest has fake lines for a gate: input lines a test works like
+// switches, output lines that fail on demand (pins.go). And it runs a real
+// *gate.Gate on them for the links' tests: the gate decides as it does on a
+// Pi, and nothing moves it but the test, which drives the inputs and reads
+// the outputs.
 package gatetest
 
 import (
@@ -10,38 +12,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"rocksaying.tw/gated/internal/gate"
 )
 
-// Gate is a *gate.Gate on gpiotest pins, for a link to serve.
+// Gate is a *gate.Gate on fake lines, for a link to serve.
 // Inputs are active high with pull-downs (a released switch reads low) and
 // the obstruction sensor is normally open (high = obstructed). Travel takes
-// as long as the test wants: nothing moves the gate but the test.
+// as long as the test wants: nothing moves the gate but the test, and no
+// timer of the gate runs (no debounce, an alarm until silenced, a travel
+// timeout of a minute).
 type Gate struct {
 	*gate.Gate
-	OpenLimit, ClosedLimit, Obstruction *gpiotest.Pin
-	MotorOpen, MotorClose, Siren        *gpiotest.Pin
+	OpenLimit, ClosedLimit, Obstruction *InPin
+	MotorOpen, MotorClose, Siren        *OutPin
 
 	t testing.TB
 }
 
-// New builds a gate named "test" on fresh pins; it does not run it.
+// New builds a gate named "test" on fresh lines; it does not run it.
 func New(log *slog.Logger) (*Gate, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	clk := clockwork.NewRealClock()
-	in := func(n string) *gpiotest.Pin {
-		return &gpiotest.Pin{N: n, Clock: clk, EdgesChan: make(chan gpio.Level, 8)}
-	}
-	out := func(n string) *gpiotest.Pin { return &gpiotest.Pin{N: n, Clock: clk} }
+	l := NewLines(nil, gpio.Low, gpio.Low, gpio.High)
 	tg := &Gate{
-		OpenLimit: in("open_limit"), ClosedLimit: in("closed_limit"), Obstruction: in("obstruction"),
-		MotorOpen: out("motor_open"), MotorClose: out("motor_close"), Siren: out("siren"),
+		OpenLimit: l.OpenLimit, ClosedLimit: l.ClosedLimit, Obstruction: l.Obstruction,
+		MotorOpen: l.MotorOpen, MotorClose: l.MotorClose, Siren: l.Siren,
 	}
 	g, err := gate.New(gate.Config{
 		Name: "test",
@@ -51,9 +49,9 @@ func New(log *slog.Logger) (*Gate, error) {
 		},
 		OutputMode: gate.Hold,
 	}, gate.Pins{
-		OpenLimit: tg.OpenLimit, ClosedLimit: tg.ClosedLimit, Obstruction: tg.Obstruction,
-		MotorOpen: tg.MotorOpen, MotorClose: tg.MotorClose, Siren: tg.Siren,
-	}, gate.Options{Clock: clk, Log: log})
+		OpenLimit: l.OpenLimit, ClosedLimit: l.ClosedLimit, Obstruction: l.Obstruction,
+		MotorOpen: l.MotorOpen, MotorClose: l.MotorClose, Siren: l.Siren,
+	}, gate.Options{Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -88,9 +86,11 @@ func StartUnknown(t testing.TB) *Gate {
 		if err := <-done; err != nil {
 			t.Errorf("gate.Run: %v", err)
 		}
+		// End the input watchers' waits: Run does not wait for them.
+		for _, p := range []*InPin{tg.OpenLimit, tg.ClosedLimit, tg.Obstruction} {
+			p.Halt()
+		}
 	})
-	// The inputs are set up before the first status; edges sent earlier
-	// would be flushed by In.
 	tg.WaitFor("first status", func(st gate.Status) bool { return st.Seq >= 1 })
 	return tg
 }
@@ -100,29 +100,26 @@ func (tg *Gate) Motors() (open, close gpio.Level) {
 	return tg.MotorOpen.Read(), tg.MotorClose.Read()
 }
 
-// Set drives an input line high (true) or low, as a switch would. Set and
-// WaitFor need a gate from Start or StartUnknown.
-func (tg *Gate) Set(p *gpiotest.Pin, high bool) {
-	tg.t.Helper()
-	select {
-	case p.EdgesChan <- gpio.Level(high):
-	case <-time.After(5 * time.Second):
-		tg.t.Fatalf("input %s: edge not taken in 5s", p.N)
-	}
-}
+// Set drives an input line high (true) or low, as a switch would.
+func (tg *Gate) Set(p *InPin, high bool) { p.Set(gpio.Level(high)) }
 
 // WaitFor waits up to 5 s for a status that satisfies ok and returns it.
+// Set and WaitFor need a gate from Start or StartUnknown.
 func (tg *Gate) WaitFor(what string, ok func(gate.Status) bool) gate.Status {
 	tg.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	c, cancel := tg.Subscribe()
+	defer cancel()
+	guard := time.NewTimer(5 * time.Second) // a bound on the owner, not a wait for a timer
+	defer guard.Stop()
+	var st gate.Status
 	for {
-		st := tg.Status()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
+		select {
+		case st = <-c:
+			if ok(st) {
+				return st
+			}
+		case <-guard.C:
 			tg.t.Fatalf("gate: waited 5s for %s; status is %s", what, st.JSON())
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
