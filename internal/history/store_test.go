@@ -660,3 +660,25 @@ func TestOpenOtherErrorsLeaveTheFile(t *testing.T) {
 		}
 	})
 }
+
+func TestRunWritesWhatIsQueuedWhenItStops(t *testing.T) {
+	clk := clockwork.NewFakeClock()
+	s := openStore(t, t.TempDir(), Options{Clock: clk})
+	txs := watchTx(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	s.Add(cmdEvent(0))
+	txs.wait(t)
+	s.Add(cmdEvent(1)) // waits for FlushInterval, which never comes
+	if err := clk.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := s.Stats(); st.Written != 2 || st.Queued != 0 {
+		t.Errorf("after Run returned: %+v, want 2 written, none queued", st)
+	}
+}
