@@ -255,6 +255,8 @@ func TestNilStoreIsANoOp(t *testing.T) {
 func TestAddNeverBlocks(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{QueueSize: 100})
 	s.wmu.Lock()
+	var unlock sync.Once
+	t.Cleanup(func() { unlock.Do(s.wmu.Unlock) }) // before Close, also on Fatal
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -271,7 +273,7 @@ func TestAddNeverBlocks(t *testing.T) {
 	if st.Queued != 100 || st.Dropped != 9900 || st.Added != 10000 {
 		t.Errorf("got %+v, want Queued 100, Dropped 9900, Added 10000", st)
 	}
-	s.wmu.Unlock()
+	unlock.Do(s.wmu.Unlock)
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
