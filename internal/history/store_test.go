@@ -83,6 +83,14 @@ func (l *txLog) wait(t *testing.T) {
 	}
 }
 
+// failsafe bounds a wait for the writer to block on the fake clock, so that
+// a writer that never does fails the test instead of hanging it.
+func failsafe(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func (l *txLog) counts() ([]int, []int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -319,7 +327,7 @@ func TestWriterBatchesByTimeAndSize(t *testing.T) {
 	clk := clockwork.NewFakeClock()
 	s := openStore(t, t.TempDir(), Options{Clock: clk, BatchSize: 10, FlushInterval: 200 * time.Millisecond})
 	txs := watchTx(s)
-	ctx := context.Background()
+	ctx := failsafe(t)
 	runStore(t, s)
 
 	s.Add(cmdEvent(0))
@@ -407,7 +415,7 @@ func TestRetentionByAge(t *testing.T) {
 	if got := states(mustList(t, s, 0, 0)); got != "c b" {
 		t.Errorf("after the first prune: got %q, want \"c b\"", got)
 	}
-	if err := clk.BlockUntilContext(context.Background(), 1); err != nil { // the prune ticker
+	if err := clk.BlockUntilContext(failsafe(t), 1); err != nil { // the prune ticker
 		t.Fatal(err)
 	}
 	clk.Advance(pruneEvery) // b is 65 minutes old
@@ -673,7 +681,7 @@ func TestRunWritesWhatIsQueuedWhenItStops(t *testing.T) {
 	s.Add(cmdEvent(0))
 	txs.wait(t)
 	s.Add(cmdEvent(1)) // waits for FlushInterval, which never comes
-	if err := clk.BlockUntilContext(ctx, 2); err != nil {
+	if err := clk.BlockUntilContext(failsafe(t), 2); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
