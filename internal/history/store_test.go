@@ -692,3 +692,54 @@ func TestRunWritesWhatIsQueuedWhenItStops(t *testing.T) {
 		t.Errorf("after Run returned: %+v, want 2 written, none queued", st)
 	}
 }
+
+// Add from many goroutines and List while the writer runs: every event is
+// stored once, with seqs 1…N, and -race sees no race.
+func TestConcurrentAddAndList(t *testing.T) {
+	const writers, each = 8, 500
+	s := openStore(t, t.TempDir(), Options{BatchSize: 64, FlushInterval: time.Millisecond})
+	runStore(t, s)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				s.Add(Event{Kind: KindCommand, Command: "open", Source: "web", Who: fmt.Sprintf("%d-%d", w, i), OK: true})
+			}
+		}()
+	}
+	readers := make(chan struct{})
+	go func() {
+		defer close(readers)
+		for i := 0; i < 50; i++ {
+			if _, err := s.List(10, 0); err != nil {
+				t.Errorf("List: %v", err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	<-readers
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	evs := all(t, s)
+	if len(evs) != writers*each {
+		t.Fatalf("%d events stored, want %d", len(evs), writers*each)
+	}
+	seen := map[string]bool{}
+	next := make([]int, writers)
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) || seen[e.Who] {
+			t.Fatalf("event %d: seq %d who %s (seen before: %v)", i, e.Seq, e.Who, seen[e.Who])
+		}
+		seen[e.Who] = true
+		var w, n int
+		fmt.Sscanf(e.Who, "%d-%d", &w, &n)
+		if n != next[w] {
+			t.Fatalf("writer %d: event %d stored before %d: out of order", w, n, next[w])
+		}
+		next[w]++
+	}
+}
