@@ -318,8 +318,10 @@ func (s *Store) Add(e Event) {
 //
 // Each transaction also deletes up to 2×BatchSize of the oldest events that
 // are past Keep or beyond MaxEvents; an idle writer looks for such events
-// every 10 minutes. Transactions stay short: a large backlog (a lowered
-// max_events) is deleted over several.
+// at start and every 10 minutes, in a transaction of its own that is
+// committed only when it deletes something (a look that finds nothing costs
+// no fsync). Transactions stay short: a large backlog (a lowered
+// max_events) is deleted over several, 2×BatchSize at a time.
 //
 // A transaction that fails loses its batch (counted in Stats.Failed, logged
 // at most once a minute); the writer carries on. Run returns the error of
