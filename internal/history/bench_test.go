@@ -2,6 +2,8 @@ package history
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -76,4 +78,40 @@ func BenchmarkFlood(b *testing.B) {
 	b.ReportMetric(float64(st.Commits)/float64(floods), "tx/flood")
 	b.ReportMetric(2*float64(st.Commits)/float64(floods), "fdatasync/flood")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(floods*n), "ns/event")
+}
+
+// BenchmarkOpenFull is Open's cost on a full store (DefaultMaxEvents): the
+// walk that counts the events and finds damage at start.
+func BenchmarkOpenFull(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir, Options{Log: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < DefaultMaxEvents; i++ {
+		s.Add(cmdEvent(i))
+		if i%DefaultBatchSize == 0 {
+			if err := s.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := Open(dir, Options{Log: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := s.Stats().Events; n != DefaultMaxEvents {
+			b.Fatalf("%d events", n)
+		}
+		_ = s.Close()
+	}
+	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
 }
