@@ -487,6 +487,9 @@ func (s *Store) writeLocked() (int, error) {
 
 	var pruned int
 	err := s.txn(func(b *bolt.Bucket) (bool, error) {
+		// Keys only ever grow: fill pages instead of splitting them in
+		// half (bbolt's default), which would leave the file half empty.
+		b.FillPercent = 0.9
 		for i := range batch {
 			seq, err := b.NextSequence()
 			if err != nil {
