@@ -104,7 +104,7 @@ type request struct {
 	cmd    Command
 	target int // CmdPosition
 	cause  Cause
-	reply chan result // buffered: the owner never waits for a caller
+	reply  chan result // buffered: the owner never waits for a caller
 }
 
 type result struct {
