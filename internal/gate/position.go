@@ -96,6 +96,11 @@ func (c *Controller) goTo(at time.Time, target int, cause Cause) error {
 		c.pos.goal = goal{}
 		return c.machineCommand(at, CmdOpen, cause)
 	}
+	if c.m.Status().State == Faulted {
+		// Invariant 8: fault is left by open, close or stop, which a person
+		// chooses knowing the fault.
+		return &RefusedError{Reason: ReasonFault, Msg: fmt.Sprintf("the gate is in fault (%s): open, close or stop it first", c.m.Status().Fault)}
+	}
 	d, _, err := c.pos.est.TimeTo(target, at)
 	if err != nil {
 		return &RefusedError{Reason: ReasonPositionUnknown, Msg: "the position is not known yet (it is after the gate reaches a limit switch, and between them once it has run end to end each way): open or close it first"}
