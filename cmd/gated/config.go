@@ -100,7 +100,7 @@ func mqttConfig(c config.Config) mqttlink.Config {
 		Broker: m.URL, TLS: m.TLS, ClientID: m.ClientID, TopicPrefix: m.TopicPrefix,
 		Username: m.Username, Password: m.Password,
 		KeepAlive: m.KeepAlive, MaxCommandAge: m.MaxCommandAge,
-		Discovery: m.Discovery, DiscoveryPrefix: m.DiscoveryPrefix, GateName: c.Gate.Name,
+		Discovery: m.Discovery, DiscoveryPrefix: m.DiscoveryPrefix, GateName: c.Gate.Name, Kind: c.Gate.Kind,
 	}
 }
 
