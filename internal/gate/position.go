@@ -170,9 +170,11 @@ func (c *Controller) positionActions(at time.Time, acts []Action) []Action {
 	}
 	p.pubAt = time.Time{}
 	open, closeT := p.est.TravelTimes()
-	if moving && known && ((c.m.Outputs().Motor == DirOpen && open > 0) || (c.m.Outputs().Motor == DirClose && closeT > 0)) {
-		// Tick while the estimate moves, so the next change goes out on
-		// time.
+	held := known != p.known || (known && pos != p.pub)
+	reckoning := known && ((c.m.Outputs().Motor == DirOpen && open > 0) || (c.m.Outputs().Motor == DirClose && closeT > 0))
+	if moving && (held || reckoning) {
+		// A change held back goes out when the throttle allows; while the
+		// estimate moves, tick so the next change goes out on time.
 		p.pubAt = p.thr.Next()
 		if !p.pubAt.After(at) {
 			p.pubAt = at.Add(position.Interval)

@@ -239,6 +239,13 @@ func (w *world) endRound(before Controller) {
 	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != st.Alarm {
 		w.fatalf("siren %v, alarm %v", w.relay[OutSiren], st.Alarm)
 	}
+	// SPEC.md "Position": a change of the position the throttle holds back
+	// goes out within a second.
+	if pos, known := w.c.pos.est.Position(w.now); known != st.PositionKnown || (known && pos != st.Position) {
+		if d := w.c.deadline(); d.IsZero() || d.After(w.now.Add(time.Second)) {
+			w.fatalf("position %d (known %v) held back, published %d (known %v), next wake %v", pos, known, st.Position, st.PositionKnown, d.Sub(t0))
+		}
+	}
 	// Invariant 4.
 	if in.OpenLimit && in.ClosedLimit && (st.State != Faulted || st.Moving || (st.Fault != FaultLimitConflict && st.Fault != FaultGPIO)) {
 		w.fatalf("both limits active: %s, want fault limit_conflict, not moving", st.JSON())
