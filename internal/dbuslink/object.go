@@ -55,7 +55,7 @@ func (o *object) SetPosition(target uint32, sender dbus.Sender) *dbus.Error {
 // unknown.
 func positionProp(st gate.Status) int32 {
 	if !st.PositionKnown {
-		return -1
+		return dbusapi.PositionUnknown
 	}
 	return int32(st.Position)
 }
