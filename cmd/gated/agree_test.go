@@ -34,7 +34,7 @@ func startUp(args ...string) error {
 	if cfg.GPIO.Driver == "periph" {
 		hw, err = lookupPins(cfg, func(name string) gpio.PinIO { return &gpiotest.Pin{N: name} })
 	} else {
-		hw, err = openPins(cfg, clk)
+		hw, err = openPins(cfg, clk, slog.New(slog.DiscardHandler))
 	}
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ import (
 // the machine (a pin it does not have) and the peers.
 func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) error {
 	clk := clockwork.NewRealClock()
-	hw, err := openPins(cfg, clk)
+	hw, err := openPins(cfg, clk, log)
 	if err != nil {
 		return err
 	}
