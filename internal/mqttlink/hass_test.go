@@ -63,9 +63,12 @@ func TestPlayHomeAssistant(t *testing.T) {
 	// and position again.
 	state := ha.Subscribe(l.t.state)
 	next(t, state, 5*time.Second, "retained state", payloadIs("closed"))
+	posAgain := ha.Subscribe(l.t.position)
+	next(t, posAgain, 5*time.Second, "retained position", payloadIs("0"))
 	ha.Publish("homeassistant/status", []byte("online"))
 	m := next(t, disc, 10*time.Second, "discovery after online", func(m mqtttest.Msg) bool { return m.Topic == device })
 	next(t, state, 10*time.Second, "state after online", payloadIs("closed"))
+	next(t, posAgain, 10*time.Second, "position after online", payloadIs("0"))
 
 	// Read the cover as Home Assistant does.
 	var doc struct {
