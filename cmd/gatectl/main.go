@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,12 +42,18 @@ Commands:
   stop      stop the gate where it is
   alarm     sound the siren
   silence   switch the siren off and clear the alarm
+  position N
+            go to position N, 0 (closed) to 100 (open); 0 and 100 are close
+            and open
   watch     print each status document as it arrives, one per line, until
             interrupted (one human line per status with --text)
 
 A command returns once gated has accepted it, not when the motion ends.
-On the system bus, open, close, stop, alarm and silence are allowed to root
-and to members of group gate; everyone may use status and watch.
+On the system bus, open, close, stop, alarm, silence and position are
+allowed to root and to members of group gate; everyone may use status and
+watch. status shows the position (unknown until the gate has reached a
+limit, and between the limits until it has run end to end each way) and the
+travel times it is estimated from.
 
 Options (one dash or two):
   --system        use the system bus (the default)
@@ -93,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.text, "text", false, "watch: print one human line per status instead of JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {} // printed below: -h to stdout, a short line on errors
-	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] status|open|close|stop|alarm|silence|watch"
+	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] status|open|close|stop|alarm|silence|watch|position N"
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gatectl: "+format+"\n", a...)
 		fmt.Fprintln(stderr, short)
@@ -125,6 +132,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := rest[0]
 	if rest, code = parse(rest[1:]); code >= 0 {
 		return code
+	}
+	target := -1
+	if cmd == "position" {
+		if len(rest) == 0 {
+			return usage("position needs a number, 0 (closed) to 100 (open)")
+		}
+		n, err := strconv.ParseUint(rest[0], 10, 32)
+		if err != nil || n > 100 {
+			return usage("position %q: want a number 0 (closed) to 100 (open)", rest[0])
+		}
+		target = int(n)
+		if rest, code = parse(rest[1:]); code >= 0 {
+			return code
+		}
 	}
 	if len(rest) > 0 {
 		return usage("unexpected argument %q after %s", rest[0], cmd)
@@ -159,6 +180,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			f = forPeople(line)
 		}
 		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, f, stdout, stderr) }
+	case "position":
+		do = func(ctx context.Context, c *dbus.Conn) error { return setPosition(ctx, c, uint32(target)) }
 	default:
 		gc, err := gate.ParseCommand(cmd)
 		if err != nil {
@@ -213,6 +236,12 @@ func command(ctx context.Context, c *dbus.Conn, method string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	return object(c).CallWithContext(ctx, dbusapi.Iface+"."+method, 0).Err
+}
+
+func setPosition(ctx context.Context, c *dbus.Conn, target uint32) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return object(c).CallWithContext(ctx, dbusapi.SetPosition, 0, target).Err
 }
 
 func getStatus(ctx context.Context, c *dbus.Conn) (string, error) {
@@ -276,6 +305,19 @@ func summary(st gate.Status) string {
 	fmt.Fprintf(&b, "fault:      %s\n", fault)
 	fmt.Fprintf(&b, "cause:      %s\n", st.Cause)
 	fmt.Fprintf(&b, "since:      %s\n", st.Since.UTC().Format(gate.TimeFormat))
+	pos := "unknown"
+	if st.PositionKnown {
+		pos = fmt.Sprintf("%d %%", st.Position)
+	}
+	fmt.Fprintf(&b, "position:   %s\n", pos)
+	travel := func(d time.Duration) string {
+		if d <= 0 {
+			return "not known yet: learned from the first full run"
+		}
+		return d.String()
+	}
+	fmt.Fprintf(&b, "open time:  %s\n", travel(st.OpenTime))
+	fmt.Fprintf(&b, "close time: %s\n", travel(st.CloseTime))
 	return b.String()
 }
 

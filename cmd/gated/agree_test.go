@@ -34,7 +34,7 @@ func startUp(args ...string) error {
 	if cfg.GPIO.Driver == "periph" {
 		hw, err = lookupPins(cfg, func(name string) gpio.PinIO { return &gpiotest.Pin{N: name} })
 	} else {
-		hw, err = openPins(cfg, clk)
+		hw, err = openPins(cfg, clk, slog.New(slog.DiscardHandler))
 	}
 	if err != nil {
 		return err
@@ -127,6 +127,10 @@ func TestCheckConfigAgreesWithTheDaemon(t *testing.T) {
 		{"relative password file", sim + "[mqtt]\npassword_file = \"password\"\n", ":4: mqtt.password_file: \"password\": must be an absolute path"},
 		{"keepalive", sim + "[mqtt]\nkeepalive = \"0s\"\n", ":4: mqtt.keepalive"},
 		{"bus", sim + "[dbus]\nbus = \"desktop\"\n", ":4: dbus.bus"},
+		{"kind", sim + "[gate]\nkind = \"door\"\n", ":4: gate.kind: must be \"gate\" or \"garage\""},
+		{"open time", sim + "[gate]\nopen_time = \"-1s\"\n", ":4: gate.open_time"},
+		{"close time", sim + "[gate]\nclose_time = \"2h\"\n", ":4: gate.close_time: must be at most 1h0m0s"},
+		{"pedestrian position", sim + "[gate]\npedestrian_position = 100\n", ":4: gate.pedestrian_position: must be 0 (off) or 1 to 99"},
 	} {
 		files = append(files, file{name: r.name, text: r.text, want: r.want})
 	}

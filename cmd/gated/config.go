@@ -12,6 +12,7 @@ import (
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/mqttlink"
+	"rocksaying.tw/gated/internal/position"
 	"rocksaying.tw/gated/internal/sim"
 )
 
@@ -74,6 +75,8 @@ func gateConfig(c config.Config) gate.Config {
 		OutputMode:                gate.OutputMode(c.GPIO.OutputMode),
 		PulseWidth:                c.GPIO.PulseWidth,
 		Debounce:                  c.GPIO.Debounce,
+		Position:                  position.Config{OpenTime: c.Gate.OpenTime, CloseTime: c.Gate.CloseTime},
+		PedestrianPosition:        c.Gate.PedestrianPosition,
 	}
 }
 
@@ -97,7 +100,7 @@ func mqttConfig(c config.Config) mqttlink.Config {
 		Broker: m.URL, TLS: m.TLS, ClientID: m.ClientID, TopicPrefix: m.TopicPrefix,
 		Username: m.Username, Password: m.Password,
 		KeepAlive: m.KeepAlive, MaxCommandAge: m.MaxCommandAge,
-		Discovery: m.Discovery, DiscoveryPrefix: m.DiscoveryPrefix, GateName: c.Gate.Name,
+		Discovery: m.Discovery, DiscoveryPrefix: m.DiscoveryPrefix, GateName: c.Gate.Name, Kind: c.Gate.Kind,
 	}
 }
 

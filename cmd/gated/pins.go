@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
@@ -25,10 +26,12 @@ var newSim = sim.New
 
 // openPins returns the gate's pins: periph's, looked up by name, or a
 // simulated gate's. This is the only place that calls host.Init.
-func openPins(cfg config.Config, clk clockwork.Clock) (hardware, error) {
+func openPins(cfg config.Config, clk clockwork.Clock, log *slog.Logger) (hardware, error) {
 	g := cfg.GPIO
 	if g.Driver == "sim" {
-		s := newSim(simConfig(cfg), clk)
+		scfg := simConfig(cfg)
+		scfg.Log = log.With("part", "sim") // its motor stops, with its own position
+		s := newSim(scfg, clk)
 		return hardware{pins: s.Pins(), sim: s}, nil
 	}
 	if _, err := host.Init(); err != nil {

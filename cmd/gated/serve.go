@@ -17,6 +17,7 @@ import (
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/mqttlink"
 	"rocksaying.tw/gated/internal/mqttlink/demobroker"
+	"rocksaying.tw/gated/internal/state"
 )
 
 // serve runs the gate and its links until ctx ends. loadConfig has refused
@@ -24,7 +25,7 @@ import (
 // the machine (a pin it does not have) and the peers.
 func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) error {
 	clk := clockwork.NewRealClock()
-	hw, err := openPins(cfg, clk)
+	hw, err := openPins(cfg, clk, log)
 	if err != nil {
 		return err
 	}
@@ -82,6 +83,7 @@ type parts struct {
 	gate *gate.Gate
 	link *mqttlink.Link // nil without MQTT
 	sd   *notifier
+	st   *state.Store // travel.go
 }
 
 // build makes every part from the configuration and the pins, starting
@@ -89,9 +91,14 @@ type parts struct {
 // configuration to show that what loadConfig accepts, the parts accept.
 func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger) (*parts, error) {
 	d := &parts{cfg: cfg, log: log, sd: newNotifier(log)}
-	g, err := gate.New(gateConfig(cfg), hw.pins, gate.Options{
+	gc := gateConfig(cfg)
+	var doc state.Doc
+	d.st, doc = openState(log)
+	restoreTravel(&gc, doc, log)
+	g, err := gate.New(gc, hw.pins, gate.Options{
 		Clock: clk, Log: log.With("part", "gate"),
 		Heartbeat: d.sd.heartbeat, HeartbeatEvery: d.sd.watchdogEvery,
+		OnLearned: saveTravel(d.st),
 	})
 	if err != nil {
 		return nil, err
@@ -119,6 +126,14 @@ func (d *parts) run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The store outlives the gate: run returns after <-gateDone, so the
+	// store's last write (stopState, then stWG.Wait) has the gate's last
+	// learned run.
+	stCtx, stopState := context.WithCancel(context.WithoutCancel(ctx))
+	var stWG sync.WaitGroup
+	defer stWG.Wait()
+	defer stopState()
+	runState(stCtx, d.st, &stWG)
 	gateDone := d.startGate(ctx, cancel, &wg)
 	if err := waitStarted(ctx, d.gate, gateDone); err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"rocksaying.tw/gated/internal/position"
 )
 
 type problem struct{ key, msg string }
@@ -53,6 +55,7 @@ func checkGate(c *Config, ps *problems) {
 	ps.notNegative("gate.reverse_delay", g.ReverseDelay)
 	ps.notNegative("gate.auto_close", g.AutoClose)
 	ps.notNegative("gate.alarm_duration", g.AlarmDuration)
+	checkPosition(g, ps)
 	// A simulated gate always has an obstruction sensor.
 	if g.AutoClose > 0 && c.GPIO.Driver == "periph" && c.GPIO.Obstruction == "" {
 		// UL 325: automatic closing needs entrapment protection.
@@ -199,5 +202,24 @@ func checkDBus(c *Config, ps *problems) {
 	case strings.Contains(b, ":") && strings.Contains(b, "="):
 	default:
 		ps.add("dbus.bus", `must be "system", "session", "none" or a D-Bus address such as "unix:path=/run/bus", got %q`, b)
+	}
+}
+
+// checkPosition checks the keys of SPEC.md "Position".
+func checkPosition(g Gate, ps *problems) {
+	if g.Kind != "gate" && g.Kind != "garage" {
+		ps.add("gate.kind", `must be "gate" or "garage", got %q`, g.Kind)
+	}
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+	}{{"gate.open_time", g.OpenTime}, {"gate.close_time", g.CloseTime}} {
+		ps.notNegative(k.key, k.d)
+		if k.d > position.MaxTravel {
+			ps.add(k.key, "must be at most %v", position.MaxTravel)
+		}
+	}
+	if g.PedestrianPosition < 0 || g.PedestrianPosition > 99 {
+		ps.add("gate.pedestrian_position", "must be 0 (off) or 1 to 99, got %d", g.PedestrianPosition)
 	}
 }

@@ -55,6 +55,11 @@ type Gate struct {
 	AutoClose         time.Duration `toml:"auto_close"`
 	AlarmDuration     time.Duration `toml:"alarm_duration"`
 	AlarmOnForcedOpen bool          `toml:"alarm_on_forced_open"`
+	// Position (SPEC.md "Position", "Home Assistant").
+	Kind               string        `toml:"kind"`       // "gate" or "garage": Home Assistant's device_class
+	OpenTime           time.Duration `toml:"open_time"`  // full travel open; 0 = learn
+	CloseTime          time.Duration `toml:"close_time"` // full travel closed; 0 = learn
+	PedestrianPosition int           `toml:"pedestrian_position"`
 }
 
 // GPIO is the [gpio] section: pins by periph name and their wiring.
@@ -116,6 +121,7 @@ func Default() Config {
 			ReverseDelay:      500 * time.Millisecond,
 			AlarmDuration:     60 * time.Second,
 			AlarmOnForcedOpen: true,
+			Kind:              "gate",
 		},
 		GPIO: GPIO{
 			Driver:                    "periph",

@@ -36,6 +36,7 @@ var ErrNameOwned = errors.New("dbus: name " + dbusapi.Name + " is already owned 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
 	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
+	DoPosition(ctx context.Context, target int, cause gate.Cause) (gate.Status, error)
 	Status() gate.Status
 	Subscribe() (<-chan gate.Status, func())
 }
@@ -324,6 +325,7 @@ func (s *Service) export(conn *dbus.Conn) (*prop.Properties, error) {
 		"Alarm":      {Value: st.Alarm, Emit: prop.EmitTrue},
 		"Obstructed": {Value: st.Obstructed, Emit: prop.EmitTrue},
 		"Fault":      {Value: string(st.Fault), Emit: prop.EmitTrue},
+		"Position":   {Value: positionProp(st), Emit: prop.EmitTrue},
 	}})
 	if err != nil {
 		return nil, err
@@ -377,6 +379,7 @@ func (s *Service) setProps(p *prop.Properties, st gate.Status) {
 		{"Alarm", st.Alarm},
 		{"Obstructed", st.Obstructed},
 		{"Fault", string(st.Fault)},
+		{"Position", positionProp(st)},
 	} {
 		if err := setProp(p, kv.name, kv.v); err != nil {
 			s.log.Debug("emit PropertiesChanged", "property", kv.name, "err", err)

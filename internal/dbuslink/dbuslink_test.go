@@ -164,8 +164,8 @@ func TestPropertiesChanged(t *testing.T) {
 		t.Errorf("State: got %v, want closed", got)
 	}
 	var all map[string]dbus.Variant
-	if err := call(f.obj, "org.freedesktop.DBus.Properties.GetAll", dbusapi.Iface).Store(&all); err != nil || len(all) != 4 {
-		t.Errorf("GetAll: got %v, %v; want 4 properties", all, err)
+	if err := call(f.obj, "org.freedesktop.DBus.Properties.GetAll", dbusapi.Iface).Store(&all); err != nil || len(all) != 5 {
+		t.Errorf("GetAll: got %v, %v; want 5 properties", all, err)
 	}
 
 	for _, tc := range []struct {

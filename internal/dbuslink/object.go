@@ -41,13 +41,38 @@ func (o *object) GetStatus() (string, *dbus.Error) {
 	return string(o.s.g.Status().JSON()), nil
 }
 
+// SetPosition asks the gate to go to a position, 0 (closed) to 100 (open).
+func (o *object) SetPosition(target uint32, sender dbus.Sender) *dbus.Error {
+	// On a 32-bit int a huge uint32 would turn negative: anything over 100
+	// is out of range alike.
+	t := int(min(target, 1000))
+	return o.run(gate.CmdPosition, sender, func(ctx context.Context) (gate.Status, error) {
+		return o.s.g.DoPosition(ctx, t, gate.CauseDBus)
+	})
+}
+
+// positionProp is the Position property: the position, or -1 while it is
+// unknown.
+func positionProp(st gate.Status) int32 {
+	if !st.PositionKnown {
+		return dbusapi.PositionUnknown
+	}
+	return int32(st.Position)
+}
+
 func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
+	return o.run(cmd, sender, func(ctx context.Context) (gate.Status, error) {
+		return o.s.g.Do(ctx, cmd, gate.CauseDBus)
+	})
+}
+
+func (o *object) run(cmd gate.Command, sender dbus.Sender, do func(context.Context) (gate.Status, error)) *dbus.Error {
 	// Ask the bus who the caller is before replying: once it has the reply
 	// the caller may be gone, and the bus forgets it.
 	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
 	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
 	defer cancel()
-	st, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
+	st, err := do(ctx)
 	go o.audit(cmd, string(sender), uid, err)
 	// Reply after the PropertiesChanged and StatusChanged of the status the
 	// command made: the bus delivers one sender's messages in order, so a

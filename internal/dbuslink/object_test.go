@@ -230,14 +230,14 @@ func TestIntrospection(t *testing.T) {
 		methods[m.Name] = sig
 	}
 	for _, tc := range []struct{ name, sig string }{
-		{"Open", ""}, {"Close", ""}, {"Stop", ""}, {"Alarm", ""}, {"Silence", ""}, {"GetStatus", "out:s "},
+		{"Open", ""}, {"Close", ""}, {"Stop", ""}, {"Alarm", ""}, {"Silence", ""}, {"GetStatus", "out:s "}, {"SetPosition", "in:u "},
 	} {
 		if got, ok := methods[tc.name]; !ok || got != tc.sig {
 			t.Errorf("method %s: got %q (present %v), want args %q", tc.name, got, ok, tc.sig)
 		}
 	}
-	if len(gi.Methods) != 6 {
-		t.Errorf("got %d methods, want 6: %v", len(gi.Methods), methods)
+	if len(gi.Methods) != 7 {
+		t.Errorf("got %d methods, want 7: %v", len(gi.Methods), methods)
 	}
 	if len(gi.Signals) != 1 || gi.Signals[0].Name != "StatusChanged" || len(gi.Signals[0].Args) != 1 ||
 		gi.Signals[0].Args[0].Type != "s" || gi.Signals[0].Args[0].Name != "payload" {
@@ -247,7 +247,7 @@ func TestIntrospection(t *testing.T) {
 	for _, p := range gi.Properties {
 		props[p.Name] = p
 	}
-	for _, tc := range []struct{ name, typ string }{{"State", "s"}, {"Alarm", "b"}, {"Obstructed", "b"}, {"Fault", "s"}} {
+	for _, tc := range []struct{ name, typ string }{{"State", "s"}, {"Alarm", "b"}, {"Obstructed", "b"}, {"Fault", "s"}, {"Position", "i"}} {
 		p, ok := props[tc.name]
 		if !ok || p.Type != tc.typ || p.Access != "read" {
 			t.Errorf("property %s: got %+v, want type %s access read", tc.name, p, tc.typ)
@@ -257,8 +257,8 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("property %s: got annotations %+v, want EmitsChangedSignal true", tc.name, p.Annotations)
 		}
 	}
-	if len(gi.Properties) != 4 {
-		t.Errorf("got %d properties, want 4", len(gi.Properties))
+	if len(gi.Properties) != 5 {
+		t.Errorf("got %d properties, want 5", len(gi.Properties))
 	}
 
 	// The parents list the child, so tree walkers (busctl tree, d-feet)

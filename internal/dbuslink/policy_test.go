@@ -103,6 +103,10 @@ func policyCall(c *dbus.Conn, what string, ready func()) error {
 		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Introspectable.Introspect", 0).Err
 	case "Ping":
 		return obj.CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err
+	case "SetPosition":
+		return obj.CallWithContext(ctx, dbusapi.Iface+".SetPosition", 0, uint32(0)).Err
+	case "GetEvents":
+		return obj.CallWithContext(ctx, dbusapi.Iface+".GetEvents", 0, uint32(10)).Err
 	case "signal":
 		if err := c.AddMatchSignal(dbus.WithMatchSender(dbusapi.Name), dbus.WithMatchMember("StatusChanged")); err != nil {
 			return err
@@ -260,6 +264,8 @@ func TestPolicy(t *testing.T) {
 		{u.outsider, "Alarm", denied},
 		{u.outsider, "Silence", denied},
 		{u.outsider, "Set", denied},
+		{u.outsider, "SetPosition", denied},
+		{u.outsider, "GetEvents", denied},
 		{u.outsider, "GetStatus", "ok"},
 		{u.outsider, "Get", "ok"},
 		{u.outsider, "GetAll", "ok"},
@@ -271,6 +277,9 @@ func TestPolicy(t *testing.T) {
 		{u.member, "Open", "ok"},
 		{u.member, "Stop", "ok"},
 		{u.member, "Close", "ok"},
+		{u.member, "SetPosition", "ok"},
+		// The policy lets it through; gated has no GetEvents yet (#14).
+		{u.member, "GetEvents", "org.freedesktop.DBus.Error.UnknownMethod"},
 		{"root", "Open", "ok"},
 		{"root", "Set", denied},
 	} {

@@ -26,6 +26,7 @@ type Event struct {
 	At     time.Time
 	Kind   EventKind
 	Cmd    Command
+	Target int // CmdPosition: 0 (closed) .. 100 (open)
 	Cause  Cause
 	Input  Input
 	Level  gpio.Level
@@ -40,7 +41,7 @@ type OutputError struct {
 }
 
 // Action is what the controller asks of its shell: SetOutput, Publish,
-// Reply, Wake or Log.
+// Reply, Wake, Log or Learned.
 type Action interface{ action() }
 
 // SetOutput drives an output line on (energised, contact made) or off; the
@@ -79,6 +80,7 @@ func (Publish) action()   {}
 func (Reply) action()     {}
 func (Wake) action()      {}
 func (Log) action()       {}
+func (Learned) action()   {}
 
 // maxDrives is how many drives of one round may fail before the round gives
 // up; the next event tries the lines again.
@@ -128,6 +130,8 @@ type Controller struct {
 	seq     uint64    // of the last published status
 	last    Status    // the last published status
 	armed   time.Time // the Wake in force; zero: none
+
+	pos posTrack // position.go
 }
 
 // pulse is the contact made in pulse mode.
@@ -148,6 +152,7 @@ type pendingReply struct {
 // feed it EvStart first.
 func NewController(cfg Config, f Fitted) Controller {
 	c := Controller{cfg: cfg, has: f.outputs(), hasObstruction: f.Obstruction, m: NewMachine(cfg.Params)}
+	c.pos = newPosTrack(cfg)
 	c.last = c.m.Status()
 	c.last.Gate = cfg.Name
 	return c
@@ -181,8 +186,7 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 		}
 		c.m, _ = c.m.Step(MachineEvent{At: at, Kind: MachineStart, Inputs: c.inputs()})
 	case EvCommand:
-		var err error
-		c.m, err = c.m.Step(MachineEvent{At: at, Kind: MachineCommand, Cmd: ev.Cmd, Cause: ev.Cause})
+		err := c.command(ev)
 		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, err: err}
 	case EvEdge:
 		if ev.Input < 0 || ev.Input >= NumInputs || (ev.Input == InObstruction && !c.hasObstruction) {
@@ -238,12 +242,13 @@ func (c *Controller) inputs() Inputs {
 // drive returns the next batch of the round: the output lines still to
 // drive, or, when there are none, the end of the round.
 func (c *Controller) drive(at time.Time) []Action {
+	c.steer(at)
 	c.startPulse(at)
 	if acts := c.sets(at); len(acts) > 0 {
 		c.driving = true
 		return acts
 	}
-	return c.finish()
+	return c.finish(at)
 }
 
 // driven takes the outcome of the last batch's SetOutput actions.
@@ -270,15 +275,16 @@ func (c *Controller) driven(ev Event) []Action {
 	// alarm on, so a person looks at it.
 	c.m, _ = c.m.Step(MachineEvent{At: ev.At, Kind: MachineOutputFailed})
 	if c.failures++; c.failures >= maxDrives {
-		return c.finish()
+		return c.finish(ev.At)
 	}
 	return c.drive(ev.At)
 }
 
 // finish ends the round: log lines, the next wake-up, the status if it
 // changed, and the answer to the round's command.
-func (c *Controller) finish() []Action {
+func (c *Controller) finish(at time.Time) []Action {
 	var acts []Action
+	acts = c.positionActions(at, acts)
 	if c.reply.pending && c.reply.err != nil {
 		acts = append(acts, Log{Level: slog.LevelInfo, Msg: "command refused", Args: []any{"command", c.reply.cmd, "cause", c.reply.cause, "err", c.reply.err}})
 	}
@@ -300,6 +306,7 @@ func (c *Controller) finish() []Action {
 	}
 	st := c.m.Status()
 	st.Gate = c.cfg.Name
+	c.pos.fill(&st)
 	if c.seq == 0 || !st.sameAs(c.last) {
 		c.seq++
 		st.Seq = c.seq
@@ -337,6 +344,11 @@ func (c *Controller) deadline() time.Time {
 	}
 	if !c.holdUntil.IsZero() {
 		earlier(c.holdUntil)
+	}
+	for _, t := range []time.Time{c.pos.goal.stopAt, c.pos.pubAt} {
+		if !t.IsZero() {
+			earlier(t)
+		}
 	}
 	return d
 }

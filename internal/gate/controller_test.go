@@ -59,6 +59,8 @@ func show(a Action) string {
 		return fmt.Sprintf("reply %s refused %s #%d", a.Cmd, reasonOf(a.Err), a.Status.Seq)
 	case Log:
 		return "log " + a.Level.String() + " " + a.Msg
+	case Learned:
+		return fmt.Sprintf("learned open %v close %v", a.Samples.Open, a.Samples.Close)
 	}
 	return fmt.Sprintf("%#v", a)
 }
@@ -171,11 +173,13 @@ func TestController(t *testing.T) {
 		{"open, travel, open limit", ctlConfig(), fitAll, []ctlStep{
 			{at: 0, ev: begin(false, true, false)},
 			{at: s, ev: do(CmdOpen), want: []string{"set motor_open on", "driven", "wake 31s", "publish #2 opening mqtt since 1s moving", "reply open ok #2"}},
-			// The closed limit releases: debounced, and no news.
+			// The closed limit releases: debounced; with no travel time
+			// learned the position becomes unknown (null), the only news.
 			{at: 2 * s, ev: lineEv(InClosedLimit, false), want: []string{"wake 2.03s"}},
-			{at: 2*s + 30*ms, ev: tickEv(), want: []string{"wake 31s"}},
+			{at: 2*s + 30*ms, ev: tickEv(), want: []string{"wake 31s", "publish #3 opening mqtt since 1s moving"}},
 			{at: 9 * s, ev: lineEv(InOpenLimit, true), want: []string{"wake 9.03s"}},
-			{at: 9*s + 30*ms, ev: tickEv(), want: []string{"set motor_open off", "driven", "publish #3 open input since 9.03s"}},
+			// A full run from limit to limit: a travel time learned.
+			{at: 9*s + 30*ms, ev: tickEv(), want: []string{"set motor_open off", "driven", "learned open [8.03s] close []", "log INFO learned a full run", "publish #4 open input since 9.03s"}},
 		}},
 		{"the same status is not published twice", ctlConfig(), fitAll, []ctlStep{
 			{at: 0, ev: begin(false, true, false)},

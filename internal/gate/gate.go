@@ -11,6 +11,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
+
+	"rocksaying.tw/gated/internal/position"
 )
 
 // Pins are the gate's lines. OpenLimit, ClosedLimit, MotorOpen and MotorClose
@@ -45,6 +47,13 @@ type Config struct {
 	OutputMode                OutputMode
 	PulseWidth                time.Duration
 	Debounce                  time.Duration
+
+	// Position: the travel times (0: learn), the full runs learned before
+	// (from the state file; a set SetSamples refuses is ignored: the gate
+	// learns again), and pedestrian_position (0: off).
+	Position           position.Config
+	Samples            position.Samples
+	PedestrianPosition int
 }
 
 // Options are the Gate's collaborators; the zero value is usable.
@@ -59,6 +68,10 @@ type Options struct {
 	// EdgeWait bounds each wait for an input edge; on timeout the line is
 	// read again (resynchronising after a missed edge). 0: 10s.
 	EdgeWait time.Duration
+	// OnLearned, if set, is called from the goroutine that owns the gate
+	// with every full run's new set of learned travel times, for the state
+	// file. It must not block.
+	OnLearned func(position.Samples)
 }
 
 // Gate owns a Controller and its pins: one goroutine (Run) steps the
@@ -88,9 +101,10 @@ type Gate struct {
 }
 
 type request struct {
-	cmd   Command
-	cause Cause
-	reply chan result // buffered: the owner never waits for a caller
+	cmd    Command
+	target int // CmdPosition
+	cause  Cause
+	reply  chan result // buffered: the owner never waits for a caller
 }
 
 type result struct {
@@ -197,10 +211,20 @@ func (g *Gate) publish(st Status) {
 // returns a *RefusedError with ReasonBusy, and the command may still be
 // carried out if the owner had already taken it.
 func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error) {
+	return g.do(ctx, request{cmd: cmd, cause: cause})
+}
+
+// DoPosition is Do for going to a position, 0 (closed) to 100 (open): see
+// SPEC.md "Position". 0 and 100 are close and open.
+func (g *Gate) DoPosition(ctx context.Context, target int, cause Cause) (Status, error) {
+	return g.do(ctx, request{cmd: CmdPosition, target: target, cause: cause})
+}
+
+func (g *Gate) do(ctx context.Context, r request) (Status, error) {
 	if !g.running.Load() {
 		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate is not running"}
 	}
-	r := request{cmd: cmd, cause: cause, reply: make(chan result, 1)}
+	r.reply = make(chan result, 1)
 	stopped := &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
 	select {
 	case g.reqs <- r:
@@ -289,7 +313,7 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		case <-beat:
 			g.opt.Heartbeat()
 		case r := <-g.reqs:
-			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Cause: r.cause}, r.reply)
+			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Target: r.target, Cause: r.cause}, r.reply)
 		case e := <-g.edges:
 			s.step(Event{At: g.clk.Now(), Kind: EvEdge, Input: e.in, Level: e.level}, nil)
 		case <-s.wake:
@@ -326,7 +350,7 @@ func (s *shell) step(ev Event, reply chan<- result) {
 			case Publish:
 				st := a.Status
 				g.publish(st) // before the log line: a write to the journal can wait
-				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
+				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "position", st.positionArg(), "seq", st.Seq)
 			case Reply:
 				if reply != nil {
 					reply <- result{st: a.Status, err: a.Err}
@@ -340,6 +364,10 @@ func (s *shell) step(ev Event, reply chan<- result) {
 				}
 			case Log:
 				g.log.Log(context.Background(), a.Level, a.Msg, a.Args...)
+			case Learned:
+				if g.opt.OnLearned != nil {
+					g.opt.OnLearned(a.Samples)
+				}
 			}
 		}
 		if !driven {

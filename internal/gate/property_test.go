@@ -24,6 +24,7 @@ type checker struct {
 	stopped    bool                  // a stop cancelled auto_close and nothing re-armed it
 	autoClosed bool                  // an automatic close started in this round
 	seen       map[State]bool
+	posAt      time.Time // when the published position last changed
 }
 
 func (w *world) beginRound(ev Event) {
@@ -78,6 +79,17 @@ func (w *world) publish(st Status) {
 	}
 	w.seen[st.State] = true
 	w.last = st
+	// SPEC.md "Position": while moving, the position at most once a second.
+	if st.PositionKnown && (st.Position < 0 || st.Position > 100) {
+		w.fatalf("position %d", st.Position)
+	}
+	if st.Position != prev.Position || st.PositionKnown != prev.PositionKnown {
+		// (A stop, even one before a reversal, publishes at once.)
+		if w.c.m.Outputs().Motor != DirNone && prev.Moving && prev.Seq > 0 && w.now.Sub(w.posAt) < time.Second {
+			w.fatalf("position published %v after the last one, while moving", w.now.Sub(w.posAt))
+		}
+		w.posAt = w.now
+	}
 	if prev.Seq == 0 {
 		return
 	}
@@ -101,7 +113,8 @@ func (w *world) publish(st Status) {
 	// that make sense.
 	if prev.State == Faulted && st.State != Faulted {
 		in := w.c.m.Inputs()
-		okCmd := ev.Kind == EvCommand && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop)
+		okCmd := ev.Kind == EvCommand && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop ||
+			(ev.Cmd == CmdPosition && (ev.Target == 0 || ev.Target == 100)))
 		if !okCmd && in.OpenLimit == in.ClosedLimit {
 			w.fatalf("fault %s left to %s by %v", prev.Fault, st.State, ev.Kind)
 		}
@@ -121,6 +134,9 @@ func (w *world) reply(r Reply) {
 		if r.Cmd == CmdClose && r.Status.Obstructed {
 			w.fatalf("close accepted while obstructed")
 		}
+		if r.Cmd == CmdPosition && (w.roundEv.Target < 0 || w.roundEv.Target > 100) {
+			w.fatalf("position %d accepted", w.roundEv.Target)
+		}
 		if in := w.c.m.Inputs(); in.OpenLimit && in.ClosedLimit && (r.Cmd == CmdOpen || r.Cmd == CmdClose) {
 			w.fatalf("%s accepted with both limits active", r.Cmd)
 		}
@@ -128,14 +144,35 @@ func (w *world) reply(r Reply) {
 	}
 	switch reasonOf(r.Err) {
 	case ReasonObstructed:
-		if r.Cmd != CmdClose || !w.c.m.Inputs().Obstructed {
+		if (r.Cmd != CmdClose && r.Cmd != CmdPosition) || !w.c.m.Inputs().Obstructed {
 			w.fatalf("%s refused as obstructed, but not a close while obstructed", r.Cmd)
 		}
 	case ReasonFault:
+		if (r.Cmd == CmdPosition || r.Cmd == CmdPedestrian) && r.Status.State == Faulted {
+			break
+		}
 		if in := w.c.m.Inputs(); (!in.OpenLimit || !in.ClosedLimit) && !w.failures {
 			w.fatalf("%s refused as fault with neither a limit conflict nor an output failing", r.Cmd)
 		}
+	case ReasonPositionUnknown:
+		// Only a position between the ends waits for the estimate.
+		if r.Cmd != CmdPosition && r.Cmd != CmdPedestrian {
+			w.fatalf("%s refused as position_unknown", r.Cmd)
+		}
+		if t := w.roundEv.Target; r.Cmd == CmdPosition && (t <= 0 || t >= 100) {
+			w.fatalf("position %d refused as position_unknown", t)
+		}
+		if _, ok := w.c.pos.est.Position(w.now); ok && len(w.c.pos.est.Samples().Open) > 0 && len(w.c.pos.est.Samples().Close) > 0 {
+			w.fatalf("%s refused as position_unknown, the position is known with both travel times", r.Cmd)
+		}
+	case ReasonRange:
+		if t := w.roundEv.Target; r.Cmd != CmdPosition || (t >= 0 && t <= 100) {
+			w.fatalf("%s %d refused as out of range", r.Cmd, t)
+		}
 	case ReasonUnknown:
+		if r.Cmd == CmdPedestrian && w.cfg.PedestrianPosition == 0 {
+			break
+		}
 		for _, c := range Commands {
 			if r.Cmd == c {
 				w.fatalf("%s refused as unknown", r.Cmd)
@@ -202,6 +239,13 @@ func (w *world) endRound(before Controller) {
 	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != st.Alarm {
 		w.fatalf("siren %v, alarm %v", w.relay[OutSiren], st.Alarm)
 	}
+	// SPEC.md "Position": a change of the position the throttle holds back
+	// goes out within a second.
+	if pos, known := w.c.pos.est.Position(w.now); known != st.PositionKnown || (known && pos != st.Position) {
+		if d := w.c.deadline(); d.IsZero() || d.After(w.now.Add(time.Second)) {
+			w.fatalf("position %d (known %v) held back, published %d (known %v), next wake %v", pos, known, st.Position, st.PositionKnown, d.Sub(t0))
+		}
+	}
 	// Invariant 4.
 	if in.OpenLimit && in.ClosedLimit && (st.State != Faulted || st.Moving || (st.Fault != FaultLimitConflict && st.Fault != FaultGPIO)) {
 		w.fatalf("both limits active: %s, want fault limit_conflict, not moving", st.JSON())
@@ -261,7 +305,7 @@ func (w *world) endRound(before Controller) {
 	// auto_close is cancelled by stop until the gate is opened again.
 	ev := w.roundEv
 	accepted := ev.Kind == EvCommand && w.replyErr == nil
-	rearmed := (accepted && ev.Cmd == CmdOpen) || (in.OpenLimit && !before.m.Inputs().OpenLimit)
+	rearmed := (accepted && (ev.Cmd == CmdOpen || (ev.Cmd == CmdPosition && ev.Target == 100))) || (in.OpenLimit && !before.m.Inputs().OpenLimit)
 	if w.stopped && !rearmed && w.autoClosed {
 		w.fatalf("auto_close after stop")
 	}

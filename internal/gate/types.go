@@ -40,6 +40,12 @@ const (
 	CmdStop    Command = "stop"
 	CmdAlarm   Command = "alarm"
 	CmdSilence Command = "silence"
+	// CmdPosition goes to Event.Target (SPEC.md "Position"); it has no word
+	// of its own: Gate.DoPosition sends it.
+	CmdPosition Command = "position"
+	// CmdPedestrian goes to pedestrian_position; with 0 there it is refused
+	// as unknown.
+	CmdPedestrian Command = "pedestrian"
 )
 
 // Commands lists every command, in the order of SPEC.md.
@@ -49,6 +55,9 @@ var Commands = []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence}
 // space ignored, so Home Assistant's OPEN/CLOSE/STOP work.
 func ParseCommand(s string) (Command, error) {
 	w := Command(strings.ToLower(strings.TrimSpace(s)))
+	if w == CmdPedestrian {
+		return w, nil // the gate refuses it unless pedestrian_position is set
+	}
 	for _, c := range Commands {
 		if w == c {
 			return c, nil
@@ -97,6 +106,15 @@ type Status struct {
 	Cause      Cause     `json:"cause"`
 	Since      time.Time `json:"since"`
 	Seq        uint64    `json:"seq"`
+
+	// Position is 0 (closed) to 100 (open) when PositionKnown; the
+	// document says null otherwise (SPEC.md "Position").
+	Position      int
+	PositionKnown bool
+	// OpenTime and CloseTime are the travel times the estimate uses,
+	// configured or learned (0: not known yet): extra fields open_time and
+	// close_time for gatectl status.
+	OpenTime, CloseTime time.Duration
 }
 
 // sameAs reports whether two statuses say the same thing (seq aside).
@@ -120,6 +138,9 @@ type statusJSON struct {
 	Cause      Cause  `json:"cause"`
 	Since      string `json:"since"`
 	Seq        uint64 `json:"seq"`
+	Position   *int   `json:"position"`
+	OpenTime   string `json:"open_time,omitempty"`
+	CloseTime  string `json:"close_time,omitempty"`
 }
 
 // TimeFormat is the format of since in the status document.
@@ -127,7 +148,18 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // MarshalJSON implements json.Marshaler.
 func (s Status) MarshalJSON() ([]byte, error) {
-	return json.Marshal(statusJSON{s.Gate, s.State, s.Moving, s.Alarm, s.Obstructed, s.Fault, s.Cause, s.Since.UTC().Format(TimeFormat), s.Seq})
+	j := statusJSON{Gate: s.Gate, State: s.State, Moving: s.Moving, Alarm: s.Alarm, Obstructed: s.Obstructed, Fault: s.Fault, Cause: s.Cause, Since: s.Since.UTC().Format(TimeFormat), Seq: s.Seq}
+	if s.PositionKnown {
+		p := s.Position
+		j.Position = &p
+	}
+	if s.OpenTime > 0 {
+		j.OpenTime = s.OpenTime.String()
+	}
+	if s.CloseTime > 0 {
+		j.CloseTime = s.CloseTime.String()
+	}
+	return json.Marshal(j)
 }
 
 // UnmarshalJSON implements json.Unmarshaler, for clients of the document.
@@ -140,7 +172,23 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err != nil && j.Since != "" {
 		return fmt.Errorf("status: since: %w", err)
 	}
-	*s = Status{j.Gate, j.State, j.Moving, j.Alarm, j.Obstructed, j.Fault, j.Cause, t, j.Seq}
+	*s = Status{Gate: j.Gate, State: j.State, Moving: j.Moving, Alarm: j.Alarm, Obstructed: j.Obstructed, Fault: j.Fault, Cause: j.Cause, Since: t, Seq: j.Seq}
+	if j.Position != nil {
+		s.Position, s.PositionKnown = *j.Position, true
+	}
+	for _, d := range []struct {
+		in  string
+		out *time.Duration
+	}{{j.OpenTime, &s.OpenTime}, {j.CloseTime, &s.CloseTime}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+		*d.out = v
+	}
 	return nil
 }
 
@@ -161,6 +209,10 @@ const (
 	ReasonBusy       Reason = "busy"       // the gate did not take the command in time
 	ReasonUnknown    Reason = "unknown"    // not a command
 	ReasonStopped    Reason = "stopped"    // the gate is shutting down
+	// ReasonPositionUnknown: a position command while the estimate is
+	// unknown (or no full run has taught the travel time that way).
+	ReasonPositionUnknown Reason = "position_unknown"
+	ReasonRange           Reason = "out_of_range" // a position outside 0..100
 )
 
 // RefusedError is a command the gate did not accept. Nothing moved.

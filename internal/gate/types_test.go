@@ -93,7 +93,7 @@ func TestStatusJSON(t *testing.T) {
 	s := Status{Gate: "front", State: Opening, Moving: true, Cause: CauseMQTT,
 		Since: time.Date(2026, 11, 22, 18, 15, 3, 512_999_999, taipei), Seq: 42}
 	got := string(s.JSON())
-	want := `{"gate":"front","state":"opening","moving":true,"alarm":false,"obstructed":false,"fault":"","cause":"mqtt","since":"2026-11-22T10:15:03.512Z","seq":42}`
+	want := `{"gate":"front","state":"opening","moving":true,"alarm":false,"obstructed":false,"fault":"","cause":"mqtt","since":"2026-11-22T10:15:03.512Z","seq":42,"position":null}`
 	if got != want {
 		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}
@@ -121,7 +121,7 @@ func TestStatusJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"alarm", "cause", "fault", "gate", "moving", "obstructed", "seq", "since", "state"}; !slices.Equal(keys, want) {
+	if want := []string{"alarm", "cause", "fault", "gate", "moving", "obstructed", "position", "seq", "since", "state"}; !slices.Equal(keys, want) {
 		t.Errorf("fields %v, want %v (SPEC.md)", keys, want)
 	}
 }

@@ -330,8 +330,13 @@ func (w *world) late(d time.Duration) {
 }
 
 func (w *world) command() {
-	cmds := []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence, CmdOpen, CmdClose, "jump"}
-	w.round(Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT})
+	cmds := []Command{CmdOpen, CmdClose, CmdStop, CmdAlarm, CmdSilence, CmdOpen, CmdClose, "jump", CmdPosition, CmdPosition, CmdPedestrian}
+	ev := Event{Kind: EvCommand, Cmd: cmds[w.pick(len(cmds))], Cause: CauseMQTT}
+	if ev.Cmd == CmdPosition {
+		// Mostly in range, sometimes an end (close or open), now and then out of range.
+		ev.Target = []int{w.pick(99) + 1, w.pick(99) + 1, 0, 100, 101 + w.pick(50)}[w.pick(5)]
+	}
+	w.round(ev)
 }
 
 // op does one random thing to the world.

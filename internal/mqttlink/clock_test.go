@@ -69,6 +69,10 @@ func (g *recordGate) Do(_ context.Context, cmd gate.Command, _ gate.Cause) (gate
 	return gate.Status{State: gate.Opening}, nil
 }
 
+func (g *recordGate) DoPosition(ctx context.Context, _ int, c gate.Cause) (gate.Status, error) {
+	return g.Do(ctx, gate.CmdPosition, c)
+}
+
 func (g *recordGate) Status() gate.Status { return gate.Status{State: gate.Closed} }
 
 func (g *recordGate) Subscribe() (<-chan gate.Status, func()) {

@@ -38,9 +38,12 @@ type request struct {
 	// Word is what the result's "command" field says: the command, or as
 	// much of the unknown word as is safe to echo.
 	Word string
+	// Target is a position command's position (Cmd gate.CmdPosition).
+	Target int
 	// Unjudged: the command has a ts that was not judged, as the clock
 	// could not be trusted.
-	Unjudged bool
+	Unjudged  bool
+	hasTarget bool // the JSON had "position"
 }
 
 // commandJSON is the JSON form of a command. Unknown fields are ignored so
@@ -49,6 +52,8 @@ type commandJSON struct {
 	Command *string         `json:"command"`
 	ID      json.RawMessage `json:"id"`
 	TS      json.RawMessage `json:"ts"`
+	// Position is the target of {"command":"position","position":40}.
+	Position json.RawMessage `json:"position"`
 }
 
 // parseCommand decides what a message on the command topic asks for. It is
@@ -71,9 +76,17 @@ func parseCommand(payload []byte, retained bool, now time.Time, maxAge time.Dura
 	if perr != nil {
 		return req, perr
 	}
-	cmd, err := gate.ParseCommand(req.Word)
-	if err != nil {
-		return req, err
+	var cmd gate.Command
+	if strings.EqualFold(strings.TrimSpace(req.Word), string(gate.CmdPosition)) {
+		if !req.hasTarget {
+			return req, refuse(ReasonMalformed, `command "position" needs "position": an integer 0 (closed) to 100 (open), in JSON: {"command":"position","position":40}`)
+		}
+		cmd = gate.CmdPosition
+	} else {
+		var err error
+		if cmd, err = gate.ParseCommand(req.Word); err != nil {
+			return req, err
+		}
 	}
 	req.Cmd, req.Word = cmd, string(cmd)
 	if hasTS && now.IsZero() {
@@ -149,6 +162,13 @@ func parsePayload(payload []byte) (req request, ts float64, hasTS bool, err erro
 		return req, 0, false, refuse(ReasonMalformed, `command JSON has no "command" string`)
 	}
 	req.Word = echo(*j.Command)
+	if len(j.Position) > 0 && string(j.Position) != "null" {
+		n, err := parsePosition(j.Position)
+		if err != nil {
+			return req, 0, false, err
+		}
+		req.Target, req.hasTarget = n, true
+	}
 	ts, hasTS, err = parseTS(j.TS)
 	return req, ts, hasTS, err
 }

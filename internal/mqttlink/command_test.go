@@ -1,6 +1,7 @@
 package mqttlink
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -15,13 +16,14 @@ var parseNow = time.Unix(1763806503, 0) // 2025-11-22T10:15:03Z
 func TestParseCommand(t *testing.T) {
 	const maxAge = 10 * time.Second
 	tests := []struct {
-		name     string
-		payload  string
-		retained bool
-		wantCmd  gate.Command
-		wantID   string
-		wantWord string
-		wantErr  gate.Reason // "" = accepted
+		name       string
+		payload    string
+		retained   bool
+		wantCmd    gate.Command
+		wantID     string
+		wantWord   string
+		wantErr    gate.Reason // "" = accepted
+		wantTarget int
 	}{
 		{name: "word", payload: "open", wantCmd: gate.CmdOpen, wantWord: "open"},
 		{name: "Home Assistant upper case", payload: "CLOSE", wantCmd: gate.CmdClose, wantWord: "close"},
@@ -68,6 +70,17 @@ func TestParseCommand(t *testing.T) {
 		{name: "unknown JSON command", payload: `{"command":"fly","id":"u"}`, wantID: "u", wantWord: "fly", wantErr: gate.ReasonUnknown},
 		{name: "JSON array", payload: `["open"]`, wantWord: `["open"]`, wantErr: gate.ReasonUnknown},
 		{name: "JSON string", payload: `"open"`, wantWord: `"open"`, wantErr: gate.ReasonUnknown},
+		{name: "position", payload: `{"command":"position","position":40,"id":"p"}`, wantCmd: gate.CmdPosition, wantID: "p", wantWord: "position", wantTarget: 40},
+		{name: "position upper case", payload: `{"command":"POSITION","position":0}`, wantCmd: gate.CmdPosition, wantWord: "position", wantTarget: 0},
+		{name: "position out of range: the gate says", payload: `{"command":"position","position":101}`, wantCmd: gate.CmdPosition, wantWord: "position", wantTarget: 101},
+		{name: "position without one", payload: `{"command":"position"}`, wantWord: "position", wantErr: ReasonMalformed},
+		{name: "position null", payload: `{"command":"position","position":null}`, wantWord: "position", wantErr: ReasonMalformed},
+		{name: "position a fraction", payload: `{"command":"position","position":40.5}`, wantWord: "position", wantErr: ReasonMalformed},
+		{name: "position a string", payload: `{"command":"position","position":"40"}`, wantWord: "position", wantErr: ReasonMalformed},
+		{name: "position huge", payload: `{"command":"position","position":1e99}`, wantWord: "position", wantErr: ReasonMalformed},
+		{name: "position as a bare word", payload: "position", wantWord: "position", wantErr: ReasonMalformed},
+		{name: "pedestrian word", payload: "Pedestrian", wantCmd: gate.CmdPedestrian, wantWord: "pedestrian"},
+		{name: "retained position", payload: `{"command":"position","position":40}`, retained: true, wantWord: "position", wantErr: ReasonRetained},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +108,9 @@ func TestParseCommand(t *testing.T) {
 					t.Errorf("refused request carries command %q", req.Cmd)
 				}
 			}
+			if err == nil && req.Target != tt.wantTarget {
+				t.Errorf("target %d, want %d", req.Target, tt.wantTarget)
+			}
 			if req.ID != tt.wantID {
 				t.Errorf("id %q, want %q", req.ID, tt.wantID)
 			}
@@ -110,7 +126,7 @@ func TestParseCommand(t *testing.T) {
 // stays short and printable.
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{"open", "CLOSE", " stop ", `{"command":"open","id":"a","ts":1763806503}`,
-		`{"command":"alarm","ts":"2025-11-22T10:15:03Z"}`, `{"command":1}`, "\x00\xff", `{"command":"open","ts":1e308}`} {
+		`{"command":"alarm","ts":"2025-11-22T10:15:03Z"}`, `{"command":1}`, "\x00\xff", `{"command":"open","ts":1e308}`, `{"command":"position","position":40}`} {
 		f.Add([]byte(s), false)
 	}
 	f.Add([]byte("open"), true)
@@ -123,7 +139,11 @@ func FuzzParseCommand(f *testing.F) {
 			if len(payload) > MaxPayload {
 				t.Fatal("oversize command accepted")
 			}
-			if _, perr := gate.ParseCommand(string(req.Cmd)); perr != nil {
+			if req.Cmd == gate.CmdPosition {
+				if !bytes.Contains(payload, []byte(`"position"`)) {
+					t.Fatalf("position command without a position: %q", payload)
+				}
+			} else if _, perr := gate.ParseCommand(string(req.Cmd)); perr != nil {
 				t.Fatalf("accepted command %q is not a gate command", req.Cmd)
 			}
 		} else {
@@ -154,6 +174,36 @@ func TestSecs(t *testing.T) {
 	} {
 		if got := secs(tc.in); got != tc.want {
 			t.Errorf("secs(%g) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParsePositionSet(t *testing.T) {
+	for _, tt := range []struct {
+		payload  string
+		retained bool
+		want     int
+		wantErr  gate.Reason
+	}{
+		{payload: "40", want: 40},
+		{payload: " 0\n", want: 0},
+		{payload: "100", want: 100},
+		{payload: "150", want: 150}, // the gate refuses it: out_of_range
+		{payload: "40", retained: true, wantErr: ReasonRetained},
+		{payload: "", wantErr: ReasonMalformed},
+		{payload: "forty", wantErr: ReasonMalformed},
+		{payload: "40.0", wantErr: ReasonMalformed},
+		{payload: `{"position":40}`, wantErr: ReasonMalformed},
+		{payload: strings.Repeat("1", MaxPayload+1), wantErr: ReasonTooLarge},
+	} {
+		req, err := parsePositionSet([]byte(tt.payload), tt.retained)
+		var got gate.Reason
+		var re *gate.RefusedError
+		if errors.As(err, &re) {
+			got = re.Reason
+		}
+		if got != tt.wantErr || (err == nil && (req.Cmd != gate.CmdPosition || req.Target != tt.want)) || req.Word != "position" {
+			t.Errorf("parsePositionSet(%q, %v) = %+v, %v; want %d, %q", echo(tt.payload), tt.retained, req, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -25,4 +25,5 @@ type Config struct {
 	Discovery       bool
 	DiscoveryPrefix string
 	GateName        string // the Home Assistant device name
+	Kind            string // [gate] kind, "gate" or "garage": the cover's device_class
 }

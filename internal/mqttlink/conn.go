@@ -94,9 +94,12 @@ func (l *Link) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 // setUp runs after each connection: with a clean session the broker forgot
 // our subscriptions.
 func (l *Link) setUp() error {
-	subs := map[string]byte{l.t.command: 1}
+	subs := map[string]byte{l.t.command: 1, l.t.positionSet: 1}
 	if l.opt.Sim != nil {
 		subs[l.t.sim] = 1
+	}
+	if l.cfg.Discovery {
+		l.haSubscriptions(subs)
 	}
 	tok := l.client.SubscribeMultiple(subs, nil)
 	if err := wait(tok); err != nil {
@@ -108,10 +111,8 @@ func (l *Link) setUp() error {
 		}
 	}
 	if l.cfg.Discovery {
-		for _, d := range l.discovery() {
-			if err := wait(l.client.Publish(d.topic, 1, true, d.payload)); err != nil {
-				return fmt.Errorf("discovery %s: %w", d.topic, err)
-			}
+		if err := l.publishDiscovery(); err != nil {
+			return err
 		}
 	}
 	if err := wait(l.client.Publish(l.t.availability, 1, true, "online")); err != nil {

@@ -988,16 +988,9 @@ func TestHALegacyTopics(t *testing.T) {
 	if got := in.legacyTopics(); !slices.Equal(got, want) {
 		t.Errorf("legacyTopics: got %v, want %v", got, want)
 	}
-	// They are the topics the per-entity documents of discovery.go go to.
+	// want are the topics the per-entity documents of gated before the
+	// device document went to (<prefix>/<component>/<node id>/<object id>).
 	l := &Link{cfg: Config{ClientID: "gated-pi_4", DiscoveryPrefix: "homeassistant", GateName: "Front gate"}}
-	l.t = topics{status: "tw/rocksaying/status", state: "tw/rocksaying/state", availability: "tw/rocksaying/availability", command: "tw/rocksaying/command"}
-	var old []string
-	for _, d := range l.discovery() {
-		old = append(old, d.topic)
-	}
-	if !slices.Equal(old, want) {
-		t.Errorf("discovery() topics: got %v, want %v", old, want)
-	}
 	if in.NodeID != l.nodeID() {
 		t.Errorf("node id: test input %q, Link.nodeID %q", in.NodeID, l.nodeID())
 	}

@@ -41,6 +41,8 @@ type Gate interface {
 	// Do submits a command and returns once the gate accepted or refused
 	// it (a *gate.RefusedError), or ctx ended.
 	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
+	// DoPosition is Do for going to a position, 0 (closed) to 100 (open).
+	DoPosition(ctx context.Context, target int, cause gate.Cause) (gate.Status, error)
 	// Status returns the latest status without blocking.
 	Status() gate.Status
 	// Subscribe returns the current status and then every new one; the
@@ -107,10 +109,15 @@ type Link struct {
 	setupLog throttle      // subscriptions and publications after connecting
 	dropLog  throttle      // results that could not be delivered
 	unsynced unsyncedNote  // said that commands' ages are not judged
+	// From paho's handlers to the publisher (hass.go): Home Assistant came
+	// online; a legacy per-entity document is retained.
+	haOnline chan struct{} // capacity 1
+	legacy   chan string
 }
 
 type topics struct {
 	status, state, availability, command, result, sim string
+	position, positionSet                             string
 }
 
 // New returns a Link; nothing connects before Run. It takes cfg as it is:
@@ -132,6 +139,9 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		jobs:    make(chan job, jobQueue),
 		results: make(chan result, resultQueue),
 		done:    make(chan struct{}),
+
+		haOnline: make(chan struct{}, 1),
+		legacy:   make(chan string, 8),
 	}
 	// Throttling uses real time: a fake clock in tests judges command ages.
 	rc := clockwork.NewRealClock()
@@ -140,6 +150,7 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	l.t = topics{
 		status: p + "/status", state: p + "/state", availability: p + "/availability",
 		command: p + "/command", result: p + "/result", sim: p + "/sim",
+		position: p + "/position", positionSet: p + "/position/set",
 	}
 	o := mqtt.NewClientOptions().
 		AddBroker(l.broker).
@@ -172,6 +183,10 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 	}
 	l.client = mqtt.NewClient(o)
 	l.client.AddRoute(l.t.command, l.onCommand)
+	l.client.AddRoute(l.t.positionSet, l.onPositionSet)
+	if l.cfg.Discovery {
+		l.addHARoutes()
+	}
 	if l.opt.Sim != nil {
 		l.client.AddRoute(l.t.sim, l.onSim)
 	}

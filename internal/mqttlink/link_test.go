@@ -261,7 +261,7 @@ func TestBrokerRestart(t *testing.T) {
 	online(t, user, l.cfg.TopicPrefix)
 	next(t, user.Subscribe(l.t.state), 5*time.Second, "state opening", payloadIs("opening"))
 	next(t, user.Subscribe(l.t.status), 5*time.Second, "latest status", payloadIs(string(want.JSON())))
-	next(t, user.Subscribe("homeassistant/cover/#"), 5*time.Second, "cover discovery", func(m mqtttest.Msg) bool { return m.Retained })
+	next(t, user.Subscribe("homeassistant/device/#"), 5*time.Second, "device discovery", func(m mqtttest.Msg) bool { return m.Retained })
 
 	// and it subscribed again.
 	results := user.Subscribe(l.t.result)

@@ -43,6 +43,10 @@ func (l *Link) publisher(ctx context.Context) {
 		dirty   = true
 		retry   <-chan time.Time
 		pending bool // a connection waits for its set-up
+		posSent string
+		posOK   bool // posSent is what <prefix>/position retains
+		haUp    bool // Home Assistant said online: discovery again
+		legacy  []string
 	)
 	for {
 		var res *result
@@ -54,12 +58,16 @@ func (l *Link) publisher(ctx context.Context) {
 		case r := <-l.results:
 			res = &r
 		case <-l.connEv:
-			pending = true
+			pending, posOK = true, false
+		case <-l.haOnline:
+			haUp, dirty, posOK = true, true, false
+		case t := <-l.legacy:
+			legacy = append(legacy, t)
 		case <-retry:
 			retry = nil
 		case err := <-failed:
 			l.setupLog.log(l.log, "publishing status failed, retrying", "err", err)
-			dirty, retry = true, time.After(2*time.Second)
+			dirty, posOK, retry = true, false, time.After(2*time.Second)
 			continue
 		}
 		// Catch up with the gate: the status a result reports is here.
@@ -85,10 +93,33 @@ func (l *Link) publisher(ctx context.Context) {
 			}
 			pending, dirty = false, true
 		}
+		if haUp {
+			if err := l.publishDiscovery(); err != nil {
+				l.setupLog.log(l.log, "home assistant: publishing discovery failed, retrying", "err", err)
+				retry = time.After(2 * time.Second)
+				continue
+			}
+			haUp = false
+			l.log.Info("home assistant online: discovery and state published again")
+		}
+		for len(legacy) > 0 {
+			if err := l.migrate(legacy[0]); err != nil {
+				l.setupLog.log(l.log, "home assistant: migration failed, retrying", "err", err)
+				retry = time.After(2 * time.Second)
+				break
+			}
+			legacy = legacy[1:]
+		}
 		if dirty {
 			if !acks.add(ctx, l.client.Publish(l.t.status, 1, true, latest.JSON()), statusPub) ||
 				!acks.add(ctx, l.client.Publish(l.t.state, 1, true, string(latest.State)), statusPub) {
 				return
+			}
+			if p := positionPayload(latest); !posOK || p != posSent {
+				if !acks.add(ctx, l.client.Publish(l.t.position, 1, true, p), statusPub) {
+					return
+				}
+				posSent, posOK = p, true
 			}
 			dirty = false
 		}

@@ -133,7 +133,13 @@ func (l *Link) worker(ctx context.Context) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
-			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
+			var st gate.Status
+			var err error
+			if j.req.Cmd == gate.CmdPosition {
+				st, err = l.g.DoPosition(dctx, j.req.Target, gate.CauseMQTT)
+			} else {
+				st, err = l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
+			}
 			cancel()
 			l.answer(j.req, st, err, resultWait)
 		}

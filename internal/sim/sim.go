@@ -13,6 +13,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -449,7 +450,13 @@ func (s *Gate) stopAtEnd(at time.Time) {
 
 func (s *Gate) noteMotor(at time.Time) {
 	if d := s.drive(); d != s.motor {
-		s.log.Debug("sim motor", "motor", d, "position", s.position())
+		// A stop at INFO, with the simulator's own position: what a person
+		// trying position commands in -demo compares with gated's estimate.
+		lvl := slog.LevelDebug
+		if d == gate.DirNone {
+			lvl = slog.LevelInfo
+		}
+		s.log.Log(context.Background(), lvl, "sim motor", "motor", d, "position", s.position(), "percent", fmt.Sprintf("%.1f", 100*s.position()))
 		s.motor, s.motorSince = d, at
 	}
 }

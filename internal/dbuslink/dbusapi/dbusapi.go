@@ -22,7 +22,14 @@ const (
 	Signal = Iface + ".StatusChanged"
 	// ErrorPrefix starts the name of every refusal: ErrorPrefix + "Obstructed".
 	ErrorPrefix = Iface + ".Error."
+	// SetPosition is the method that goes to a position (u, 0..100), and
+	// Position the property (i) that says where the gate is.
+	SetPosition = Iface + ".SetPosition"
+	Position    = Iface + ".Position"
 )
+
+// PositionUnknown is the Position property while the position is unknown.
+const PositionUnknown int32 = -1
 
 // ErrorName is the D-Bus error name of a refusal's reason: ErrorPrefix and
 // the reason in CamelCase ("obstructed" → tw.rocksaying.Gate.Error.Obstructed,

@@ -32,7 +32,11 @@ type Gate struct {
 }
 
 // New builds a gate named "test" on fresh lines; it does not run it.
-func New(log *slog.Logger) (*Gate, error) {
+func New(log *slog.Logger) (*Gate, error) { return NewConfigured(log, nil) }
+
+// NewConfigured is New with change applied to the gate's configuration
+// first (nil: none), e.g. to give it travel times.
+func NewConfigured(log *slog.Logger, change func(*gate.Config)) (*Gate, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -41,14 +45,18 @@ func New(log *slog.Logger) (*Gate, error) {
 		OpenLimit: l.OpenLimit, ClosedLimit: l.ClosedLimit, Obstruction: l.Obstruction,
 		MotorOpen: l.MotorOpen, MotorClose: l.MotorClose, Siren: l.Siren,
 	}
-	g, err := gate.New(gate.Config{
+	cfg := gate.Config{
 		Name: "test",
 		Params: gate.Params{
 			TravelTimeout: time.Minute,
 			AlarmDuration: 0, // until silenced: no timer runs during a test
 		},
 		OutputMode: gate.Hold,
-	}, gate.Pins{
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	g, err := gate.New(cfg, gate.Pins{
 		OpenLimit: l.OpenLimit, ClosedLimit: l.ClosedLimit, Obstruction: l.Obstruction,
 		MotorOpen: l.MotorOpen, MotorClose: l.MotorClose, Siren: l.Siren,
 	}, gate.Options{Log: log})
@@ -71,9 +79,23 @@ func Start(t testing.TB) *Gate {
 
 // StartUnknown builds a gate and runs it until the test ends, with neither
 // limit switch active: state unknown, free to move either way.
-func StartUnknown(t testing.TB) *Gate {
+func StartUnknown(t testing.TB) *Gate { t.Helper(); return StartConfigured(t, nil, false) }
+
+// StartConfigured is Start (closed true) or StartUnknown with change
+// applied to the configuration (see NewConfigured).
+func StartConfigured(t testing.TB, change func(*gate.Config), closed bool) *Gate {
 	t.Helper()
-	tg, err := New(nil)
+	tg := startConfigured(t, change)
+	if closed {
+		tg.Set(tg.ClosedLimit, true)
+		tg.WaitFor("closed", func(st gate.Status) bool { return st.State == gate.Closed })
+	}
+	return tg
+}
+
+func startConfigured(t testing.TB, change func(*gate.Config)) *Gate {
+	t.Helper()
+	tg, err := NewConfigured(nil, change)
 	if err != nil {
 		t.Fatalf("gate.New: %v", err)
 	}
