@@ -149,8 +149,7 @@ func New(cfg Config, g Gate, opt Options) (*Link, error) {
 		SetResumeSubs(false).
 		// Handlers run in order on paho's router goroutine, so commands are
 		// carried out in the order they were published. They never block
-		// or publish (either could stall paho): they hand commands to the
-		// gate without waiting, or queue work for ours.
+		// or publish (either could stall paho): they queue work for ours.
 		SetOrderMatters(true).
 		SetKeepAlive(l.cfg.KeepAlive).
 		SetPingTimeout(min(l.cfg.KeepAlive, 10*time.Second)).

@@ -78,12 +78,7 @@ func (l *Link) submit(req request) bool {
 	if !ok {
 		return false // the gate is busy: wait in the queue
 	}
-	select {
-	case l.jobs <- job{req: req, pending: p}:
-	default:
-		// Not while paho runs one handler at a time; but never block it.
-		go func() { l.jobs <- job{req: req, pending: p} }()
-	}
+	l.jobs <- job{req: req, pending: p}
 	return true
 }
 
