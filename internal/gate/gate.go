@@ -201,29 +201,25 @@ func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error)
 		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate is not running"}
 	}
 	r := request{cmd: cmd, cause: cause, reply: make(chan result, 1)}
+	stopped := &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
 	select {
 	case g.reqs <- r:
 	case <-g.stopped:
-		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
+		return g.Status(), stopped
 	case <-ctx.Done():
 		return g.Status(), &RefusedError{Reason: ReasonBusy, Msg: "the gate is busy: " + ctx.Err().Error()}
 	}
-	return g.await(ctx, r.reply)
-}
-
-// await waits for the owner's answer to a request it has taken.
-func (g *Gate) await(ctx context.Context, reply <-chan result) (Status, error) {
 	select {
-	case res := <-reply:
+	case res := <-r.reply:
 		return res.st, res.err
 	case <-g.stopped:
 		// The owner answers before it looks at its context again, so an
 		// answer, if any, is here already.
 		select {
-		case res := <-reply:
+		case res := <-r.reply:
 			return res.st, res.err
 		default:
-			return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
+			return g.Status(), stopped
 		}
 	case <-ctx.Done():
 		return g.Status(), &RefusedError{Reason: ReasonBusy, Msg: "the gate did not answer: " + ctx.Err().Error()}

@@ -101,7 +101,6 @@ type Link struct {
 	ran      atomic.Bool
 	connEv   chan struct{} // a (re)connection to set up; capacity 1
 	jobs     chan job
-	waiting  atomic.Int64 // jobs in jobs that the worker has yet to carry out (not a submitted command's answer)
 	results  chan result
 	done     chan struct{} // closed when Run is winding down
 	failLog  throttle      // connection attempts

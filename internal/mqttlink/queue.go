@@ -1,9 +1,8 @@
 package mqttlink
 
-// The command queue: paho's handlers parse each command message and hand
-// it to the gate when it has room, else queue it, without waiting, for the
-// one worker goroutine that hands commands to the gate in turn and answers
-// them all; every answer goes into the result queue for the publisher.
+// The command queue: paho's handlers parse each command message and queue
+// it, without waiting, for the one worker goroutine that hands commands to
+// the gate; every answer goes into the result queue for the publisher.
 
 import (
 	"context"
@@ -17,17 +16,10 @@ import (
 )
 
 // job is work for the goroutine that talks to the gate: a command, or a
-// simulator control word. A command that the handler could hand to the
-// gate itself comes with its Pending answer.
+// simulator control word.
 type job struct {
-	req     request
-	sim     string
-	pending *gate.Pending
-}
-
-// submitter is a Gate that takes a command without waiting (*gate.Gate).
-type submitter interface {
-	Submit(cmd gate.Command, cause gate.Cause) (*gate.Pending, bool)
+	req request
+	sim string
 }
 
 // result is the answer to one command message, as published on
@@ -47,39 +39,13 @@ func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
 		l.answer(req, gate.Status{}, err, noWait)
 		return
 	}
-	if l.submit(req) {
-		return
-	}
-	l.waiting.Add(1)
 	select {
 	case l.jobs <- job{req: req}:
 	default:
-		l.waiting.Add(-1)
 		// A flood must not grow memory: the queue is bounded and the
 		// sender learns at once that the command was not taken.
 		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"}, noWait)
 	}
-}
-
-// submit hands req to the gate from paho's handler, so that the command
-// reaches the gate without waiting for the worker to wake: one hand-off
-// less between the command and its status. It does so only when no earlier
-// command is still waiting in the queue for the worker to hand it over
-// (commands run in the order published), when the gate has room for it
-// (the handler never waits), and when the queue has room for its answer.
-// The handler is the only sender on l.jobs (paho runs handlers one at a
-// time), so that room is still there after Submit.
-func (l *Link) submit(req request) bool {
-	s, ok := l.g.(submitter)
-	if !ok || l.waiting.Load() > 0 || len(l.jobs) == cap(l.jobs) {
-		return false
-	}
-	p, ok := s.Submit(req.Cmd, gate.CauseMQTT)
-	if !ok {
-		return false // the gate is busy: wait in the queue
-	}
-	l.jobs <- job{req: req, pending: p}
-	return true
 }
 
 func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
@@ -92,11 +58,9 @@ func (l *Link) onSim(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	w := strings.ToLower(strings.TrimSpace(string(m.Payload())))
-	l.waiting.Add(1) // a command after it waits its turn
 	select {
 	case l.jobs <- job{sim: w}:
 	default:
-		l.waiting.Add(-1)
 		l.log.Warn("simulation control dropped: queue full", "control", echo(w))
 	}
 }
@@ -156,9 +120,8 @@ func (l *Link) queue(r result, wait time.Duration) bool {
 	}
 }
 
-// worker hands the gate, one at a time and each with a deadline, the
-// commands that the handler could not submit itself, and answers every
-// command.
+// worker is the only goroutine that hands commands to the gate, one at a
+// time, each with a deadline.
 func (l *Link) worker(ctx context.Context) {
 	for {
 		select {
@@ -167,18 +130,10 @@ func (l *Link) worker(ctx context.Context) {
 		case j := <-l.jobs:
 			if j.sim != "" || j.req.Cmd == "" {
 				l.simControl(j.sim)
-				l.waiting.Add(-1)
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
-			var st gate.Status
-			var err error
-			if j.pending != nil {
-				st, err = j.pending.Wait(dctx)
-			} else {
-				st, err = l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
-				l.waiting.Add(-1)
-			}
+			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
 			cancel()
 			l.answer(j.req, st, err, resultWait)
 		}
