@@ -41,8 +41,15 @@ type daemon struct {
 }
 
 func writeDaemonConfig(dir, brokerURL, busAddr string) (string, error) {
+	// An hour of travel, as in process: a cold run's commands (400 ms
+	// apart, open and stop) must never bring the gate to its open limit,
+	// where an open changes nothing and sends no status.
 	conf := fmt.Sprintf(`[gate]
 name = "bench"
+travel_timeout = "2h"
+
+[sim]
+travel_time = "1h"
 
 [gpio]
 driver = "sim"

@@ -35,6 +35,8 @@ type options struct {
 	markdown   bool
 	cpuprofile string
 	gomaxprocs int
+	coldN      int
+	pathOnly   bool
 }
 
 func main() {
@@ -49,8 +51,18 @@ func main() {
 	flag.BoolVar(&o.sizes, "sizes", true, "cross-build gated for amd64, arm64 and armhf and report the sizes")
 	flag.BoolVar(&o.markdown, "markdown", false, "print the figures as a Markdown table")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write gatebench's CPU profile (the in-process gate and links included) to `FILE`")
-	flag.IntVar(&o.gomaxprocs, "gated-gomaxprocs", 0, "run gated with GOMAXPROCS=`N` (0: Go's default, one per CPU)")
+	flag.IntVar(&o.gomaxprocs, "gated-gomaxprocs", 0, "run gated (and the echo relay) with GOMAXPROCS=`N` (0: Go's default, one per CPU)")
+	flag.IntVar(&o.coldN, "cold-n", 300, "samples of each cold command-path figure (at most -n; each takes 2 x 400 ms)")
+	flag.BoolVar(&o.pathOnly, "command-path-only", false, "measure only the floor and the command path against gated and the echo relay")
+	echoURL := flag.String("echo-relay", "", "run as the echo relay on broker `URL` (gatebench starts it itself)")
 	flag.Parse()
+	if *echoURL != "" {
+		if err := runEchoRelay(*echoURL); err != nil {
+			fmt.Fprintf(os.Stderr, "gatebench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "gatebench: %v\n", err)
 		os.Exit(1)
@@ -58,8 +70,8 @@ func main() {
 }
 
 func run(o options, w io.Writer) error {
-	if o.n < 1 || o.warmup < 0 || o.floodN < 1 || o.startups < 1 {
-		return errors.New("-n, -flood and -startups must be positive, -warmup not negative")
+	if o.n < 1 || o.warmup < 0 || o.floodN < 1 || o.startups < 1 || o.coldN < 1 {
+		return errors.New("-n, -cold-n, -flood and -startups must be positive, -warmup not negative")
 	}
 	// Every loop alternates open and stop (obstruct and clear): an even
 	// total leaves the gate stopped (and clear) for the next loop.
@@ -81,8 +93,8 @@ func run(o options, w io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	header(w)
-	fmt.Fprintf(w, "flags: -n %d -warmup %d -idle %s -settle %s -flood %d -flood-span %s -startups %d -gated-gomaxprocs %d\n\n",
-		o.n, o.warmup, o.idle, o.settle, o.floodN, o.floodSpan, o.startups, o.gomaxprocs)
+	fmt.Fprintf(w, "flags: -n %d -cold-n %d -warmup %d -idle %s -settle %s -flood %d -flood-span %s -startups %d -gated-gomaxprocs %d -command-path-only=%t\n\n",
+		o.n, o.coldN, o.warmup, o.idle, o.settle, o.floodN, o.floodSpan, o.startups, o.gomaxprocs, o.pathOnly)
 
 	dir, err := os.MkdirTemp("", "gatebench")
 	if err != nil {
@@ -112,7 +124,11 @@ func run(o options, w io.Writer) error {
 
 	// Each part has a bus of its own, so that the in-process links and the
 	// daemon never meet on one.
-	for _, part := range []func(o options, r *report, b *broker, dir, busAddr string, step func(string)) error{inProcess, daemonFigures} {
+	parts := []func(o options, r *report, b *broker, dir, busAddr string, step func(string)) error{inProcess, daemonFigures}
+	if o.pathOnly {
+		parts = parts[1:]
+	}
+	for _, part := range parts {
 		bus, err := startBus(dir)
 		if err != nil {
 			return err
@@ -123,7 +139,7 @@ func run(o options, w io.Writer) error {
 			return err
 		}
 	}
-	if o.sizes {
+	if o.sizes && !o.pathOnly {
 		step("binary sizes")
 		r.section("binary sizes")
 		for _, a := range []struct{ arch, arm, name string }{{"amd64", "", "amd64"}, {"arm64", "", "arm64"}, {"arm", "6", "armhf (GOARM=6)"}} {
@@ -265,6 +281,16 @@ func daemonFigures(o options, r *report, b *broker, dir, busAddr string, step fu
 		r.latency("stop: SIGTERM -> exit 0", stops.dist(), "", nil, "offline published, outputs off")
 	}
 
+	if o.pathOnly {
+		time.Sleep(o.settle)
+		u, err := newUsers(b.URL, busAddr, daemonPrefix, "gatebench-daemon")
+		if err != nil {
+			return err
+		}
+		defer u.close()
+		return commandPathFigures(o, r, b, u, step)
+	}
+
 	step(fmt.Sprintf("gated idle: settling %s, then watching it for %s", o.settle, o.idle))
 	time.Sleep(o.settle)
 	before, err := readProc(d.pid())
@@ -301,8 +327,8 @@ func daemonFigures(o options, r *report, b *broker, dir, busAddr string, step fu
 	}
 	_, dstatus, dresult, dsignal := u.mqttCommands(o.warmup, o.n)
 	_, _, bsig, bstatus, err := u.dbusCommands(o.warmup, o.n)
-	u.close()
 	if err != nil {
+		u.close()
 		return err
 	}
 	r.section("the gated binary (sim driver), as users see it")
@@ -311,6 +337,11 @@ func daemonFigures(o options, r *report, b *broker, dir, busAddr string, step fu
 	r.latency("MQTT command -> StatusChanged on D-Bus", dsignal, "", nil, "")
 	r.latency("D-Bus call -> StatusChanged on D-Bus", bsig, "", nil, "")
 	r.latency("D-Bus call -> status on MQTT", bstatus, "", nil, "")
+	err = commandPathFigures(o, r, b, u, step)
+	u.close()
+	if err != nil {
+		return err
+	}
 
 	step(fmt.Sprintf("flood of %d commands to gated", o.floodN))
 	peak := int64(0)
@@ -366,6 +397,44 @@ func daemonFigures(o options, r *report, b *broker, dir, busAddr string, step fu
 		return err
 	}
 	r.value("flood to gated: clean stop after", fmt.Sprintf("exit %d in %s", code, ms(took)), "exit 0", met(code == 0), "")
+	return nil
+}
+
+// commandPathFigures times command → status against the running gated and
+// the echo relay, interleaved, hot (back to back) and cold (after coldGap
+// of idle each), and judges gated against the relay: p50 within 1.25 x.
+func commandPathFigures(o options, r *report, b *broker, u *users, step func(string)) error {
+	relay, err := startEchoRelay(b.URL, o.gomaxprocs)
+	if err != nil {
+		return err
+	}
+	defer relay.stop()
+	r.section("command -> status: the gated binary against the echo relay (a paho client that publishes each command straight back), interleaved")
+	coldN := min(o.coldN, o.n)
+	for _, c := range []struct {
+		name string
+		n    int
+		gap  time.Duration
+	}{{"hot (back to back)", o.n, 0}, {fmt.Sprintf("cold (%s idle before each)", coldGap), coldN, coldGap}} {
+		step("command path, " + c.name)
+		warm := o.warmup
+		if c.gap > 0 {
+			warm = min(warm, 10) // a cold sample takes 2 gaps
+		}
+		if (warm+c.n)%2 == 1 {
+			warm++ // open and stop alternate: leave the gate stopped
+		}
+		g, e, err := commandPath(u, b.URL, relay, warm, c.n, c.gap)
+		if err != nil {
+			return err
+		}
+		ratio := "-"
+		if e.P50 > 0 {
+			ratio = fmt.Sprintf("%.2fx echo at p50, %.2fx at p99", float64(g.P50)/float64(e.P50), float64(g.P99)/float64(e.P99))
+		}
+		r.latency("echo relay, "+c.name, e, "", nil, "the floor of command -> status: two broker hops")
+		r.latency("gated: MQTT command -> status, "+c.name, g, "p50 <= 1.25x echo", met(g.N > 0 && e.N > 0 && float64(g.P50) <= 1.25*float64(e.P50)), ratio)
+	}
 	return nil
 }
 

@@ -283,7 +283,7 @@ func (c *Controller) driven(ev Event) []Action {
 // finish ends the round: log lines, the next wake-up, the status if it
 // changed, and the answer to the round's command.
 func (c *Controller) finish(at time.Time) []Action {
-	var acts []Action
+	acts := make([]Action, 0, 4) // room for a round's usual Wake, Publish and Reply
 	acts = c.positionActions(at, acts)
 	if c.reply.pending && c.reply.err != nil {
 		acts = append(acts, Log{Level: slog.LevelInfo, Msg: "command refused", Args: []any{"command", c.reply.cmd, "cause", c.reply.cause, "err", c.reply.err}})

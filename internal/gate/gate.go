@@ -350,7 +350,9 @@ func (s *shell) step(ev Event, reply chan<- result) {
 			case Publish:
 				st := a.Status
 				g.publish(st) // before the log line: a write to the journal can wait
-				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "position", st.positionArg(), "seq", st.Seq)
+				// Attrs, not ...any: no value boxed on every status.
+				g.log.LogAttrs(context.Background(), slog.LevelInfo, "gate", slog.String("state", string(st.State)), slog.Bool("moving", st.Moving), slog.Bool("alarm", st.Alarm),
+					slog.Bool("obstructed", st.Obstructed), slog.String("fault", string(st.Fault)), slog.String("cause", string(st.Cause)), slog.Any("position", st.positionArg()), slog.Uint64("seq", st.Seq))
 			case Reply:
 				if reply != nil {
 					reply <- result{st: a.Status, err: a.Err}
