@@ -61,7 +61,15 @@ type Reply struct {
 	Cause  Cause
 	Status Status
 	Err    error
+	// Later: the answer to the oldest command whose round ended with
+	// Defer, not to this round's.
+	Later bool
 }
+
+// Defer ends the round of a command that is answered later, by a Reply
+// with Later set: a close waiting for the photo-eye self-test. Such
+// answers come in the order of their commands.
+type Defer struct{}
 
 // Wake asks for an EvTick at At, replacing any earlier Wake; a zero At
 // means nothing to wait for.
@@ -79,6 +87,7 @@ func (Publish) action()   {}
 func (Reply) action()     {}
 func (Wake) action()      {}
 func (Log) action()       {}
+func (Defer) action()     {}
 
 // maxDrives is how many drives of one round may fail before the round gives
 // up; the next event tries the lines again.
@@ -124,6 +133,11 @@ type Controller struct {
 	roundErr error
 	reply    pendingReply
 
+	held []pendingReply // commands answered when the self-test ends
+
+	// What the log was last told of the suspension of automatic closing.
+	toldStrikes, toldEye bool
+
 	failing bool      // the last round ended with an output failing
 	seq     uint64    // of the last published status
 	last    Status    // the last published status
@@ -142,12 +156,19 @@ type pendingReply struct {
 	cmd     Command
 	cause   Cause
 	err     error
+	later   bool // answered when the self-test ends
 }
 
 // NewController returns a controller for a gate with the optional lines f;
 // feed it EvStart first.
 func NewController(cfg Config, f Fitted) Controller {
-	c := Controller{cfg: cfg, has: f.outputs(), hasObstruction: f.Obstruction, m: NewMachine(cfg.Params)}
+	p := cfg.Params
+	p.EyeTest = 0
+	if f.ObstructionTest && f.Obstruction {
+		p.EyeTest = cfg.ObstructionTestTime + cfg.Debounce
+	}
+	c := Controller{cfg: cfg, has: f.outputs(), hasObstruction: f.Obstruction, m: NewMachine(p).restore(cfg.Restored)}
+	c.toldStrikes = cfg.Restored.Suspended
 	c.last = c.m.Status()
 	c.last.Gate = cfg.Name
 	return c
@@ -184,6 +205,9 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 		var err error
 		c.m, err = c.m.Step(MachineEvent{At: at, Kind: MachineCommand, Cmd: ev.Cmd, Cause: ev.Cause})
 		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, err: err}
+		if err == nil && ev.Cmd == CmdClose && c.m.Testing() {
+			c.reply.later = true
+		}
 	case EvEdge:
 		if ev.Input < 0 || ev.Input >= NumInputs || (ev.Input == InObstruction && !c.hasObstruction) {
 			break
@@ -293,6 +317,7 @@ func (c *Controller) finish() []Action {
 		acts = append(acts, Log{Level: slog.LevelInfo, Msg: "outputs answer again"})
 	}
 	c.failing = c.roundErr != nil
+	acts = c.logSuspension(acts)
 
 	if d := c.deadline(); !d.Equal(c.armed) {
 		c.armed = d
@@ -305,6 +330,12 @@ func (c *Controller) finish() []Action {
 		st.Seq = c.seq
 		c.last = st
 		acts = append(acts, Publish{Status: st})
+	}
+	acts = c.answerHeld(acts)
+	if c.reply.pending && c.reply.later {
+		c.held = append(c.held, c.reply)
+		c.reply = pendingReply{}
+		acts = append(acts, Defer{})
 	}
 	if c.reply.pending {
 		err := c.reply.err

@@ -70,6 +70,7 @@ const (
 	FaultTravel        Fault = "travel_timeout"
 	FaultLimitConflict Fault = "limit_conflict"
 	FaultGPIO          Fault = "gpio"
+	FaultSensorTest    Fault = "sensor_test" // the photo eye failed its self-test
 )
 
 // Cause says what started the current state.
@@ -97,6 +98,16 @@ type Status struct {
 	Cause      Cause     `json:"cause"`
 	Since      time.Time `json:"since"`
 	Seq        uint64    `json:"seq"`
+
+	// Warning: the pre-close warning is on, the motor not yet (warning.go).
+	Warning bool `json:"warning"`
+	// AutoClose is what automatic closing is doing: AutoCloseOff, …Idle,
+	// …Armed or …Suspended.
+	AutoClose AutoCloseState `json:"auto_close"`
+	// Counters kept across restarts (counters.go).
+	Openings     uint64 `json:"openings"`
+	Obstructions uint64 `json:"obstructions"`
+	Faults       uint64 `json:"faults"`
 }
 
 // sameAs reports whether two statuses say the same thing (seq aside).
@@ -120,6 +131,12 @@ type statusJSON struct {
 	Cause      Cause  `json:"cause"`
 	Since      string `json:"since"`
 	Seq        uint64 `json:"seq"`
+
+	Warning      bool           `json:"warning"`
+	AutoClose    AutoCloseState `json:"auto_close"`
+	Openings     uint64         `json:"openings"`
+	Obstructions uint64         `json:"obstructions"`
+	Faults       uint64         `json:"faults"`
 }
 
 // TimeFormat is the format of since in the status document.
@@ -127,7 +144,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // MarshalJSON implements json.Marshaler.
 func (s Status) MarshalJSON() ([]byte, error) {
-	return json.Marshal(statusJSON{s.Gate, s.State, s.Moving, s.Alarm, s.Obstructed, s.Fault, s.Cause, s.Since.UTC().Format(TimeFormat), s.Seq})
+	return json.Marshal(statusJSON{s.Gate, s.State, s.Moving, s.Alarm, s.Obstructed, s.Fault, s.Cause, s.Since.UTC().Format(TimeFormat), s.Seq,
+		s.Warning, s.AutoClose, s.Openings, s.Obstructions, s.Faults})
 }
 
 // UnmarshalJSON implements json.Unmarshaler, for clients of the document.
@@ -140,7 +158,8 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err != nil && j.Since != "" {
 		return fmt.Errorf("status: since: %w", err)
 	}
-	*s = Status{j.Gate, j.State, j.Moving, j.Alarm, j.Obstructed, j.Fault, j.Cause, t, j.Seq}
+	*s = Status{j.Gate, j.State, j.Moving, j.Alarm, j.Obstructed, j.Fault, j.Cause, t, j.Seq,
+		j.Warning, j.AutoClose, j.Openings, j.Obstructions, j.Faults}
 	return nil
 }
 
@@ -156,11 +175,12 @@ type Reason string
 
 // Reasons for refusing a command.
 const (
-	ReasonObstructed Reason = "obstructed" // close while the obstruction sensor is active
-	ReasonFault      Reason = "fault"      // the inputs forbid motion (both limits active)
-	ReasonBusy       Reason = "busy"       // the gate did not take the command in time
-	ReasonUnknown    Reason = "unknown"    // not a command
-	ReasonStopped    Reason = "stopped"    // the gate is shutting down
+	ReasonObstructed Reason = "obstructed"  // close while the obstruction sensor is active
+	ReasonFault      Reason = "fault"       // the inputs forbid motion (both limits active)
+	ReasonBusy       Reason = "busy"        // the gate did not take the command in time
+	ReasonUnknown    Reason = "unknown"     // not a command
+	ReasonStopped    Reason = "stopped"     // the gate is shutting down
+	ReasonSensorTest Reason = "sensor_test" // close: the photo eye failed its self-test
 )
 
 // RefusedError is a command the gate did not accept. Nothing moved.
