@@ -13,6 +13,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"rocksaying.tw/gated/internal/gate"
 )
 
 // startUp is the daemon's start-up up to the point where something would
@@ -39,7 +41,7 @@ func startUp(args ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), gate.Restored{})
 	return err
 }
 
@@ -127,6 +129,10 @@ func TestCheckConfigAgreesWithTheDaemon(t *testing.T) {
 		{"relative password file", sim + "[mqtt]\npassword_file = \"password\"\n", ":4: mqtt.password_file: \"password\": must be an absolute path"},
 		{"keepalive", sim + "[mqtt]\nkeepalive = \"0s\"\n", ":4: mqtt.keepalive"},
 		{"bus", sim + "[dbus]\nbus = \"desktop\"\n", ":4: dbus.bus"},
+		{"auto close without an output to warn with", pins + "obstruction = \"GPIO22\"\n[gate]\nauto_close = \"1m\"\n", ":8: gate.auto_close: needs an output to warn with"},
+		{"auto close with a warning under 5s", sim + "[gate]\nauto_close = \"1m\"\nwarn_before_close = \"3s\"\n", ":5: gate.warn_before_close: must be at least 5s"},
+		{"self-test without an obstruction sensor", pins + "obstruction_test = \"GPIO6\"\n", ":6: gpio.obstruction_test: needs an obstruction sensor"},
+		{"self-test time", sim + "obstruction_test = \"eye\"\nobstruction_test_time = \"0s\"\n", ":4: gpio.obstruction_test_time: must be a positive duration"},
 	} {
 		files = append(files, file{name: r.name, text: r.text, want: r.want})
 	}

@@ -67,6 +67,8 @@ func gateConfig(c config.Config) gate.Config {
 			AutoClose:         c.Gate.AutoClose,
 			AlarmDuration:     c.Gate.AlarmDuration,
 			AlarmOnForcedOpen: c.Gate.AlarmOnForcedOpen,
+			WarnBeforeClose:   c.Gate.WarnBeforeClose,
+			WarnOnRemoteClose: c.Gate.WarnOnRemoteClose,
 		},
 		InputsActiveLow:           c.GPIO.InputsActiveLow,
 		OutputsActiveLow:          c.GPIO.OutputsActiveLow,
@@ -74,6 +76,7 @@ func gateConfig(c config.Config) gate.Config {
 		OutputMode:                gate.OutputMode(c.GPIO.OutputMode),
 		PulseWidth:                c.GPIO.PulseWidth,
 		Debounce:                  c.GPIO.Debounce,
+		ObstructionTestTime:       c.GPIO.ObstructionTestTime,
 	}
 }
 
@@ -88,6 +91,9 @@ func simConfig(c config.Config) sim.Config {
 		// A simulated gate has every sensor and output, so that every
 		// safety rule can be tried.
 		HasObstruction: true, HasStop: g.OutputMode == "pulse", HasSiren: true,
+		// Its photo eye has a test output when the file asks for the
+		// self-test (any pin name: the simulator's pins have none).
+		HasObstructionTest: g.ObstructionTest != "",
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"rocksaying.tw/gated/internal/clocksync"
 	"rocksaying.tw/gated/internal/config"
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/gate"
@@ -36,10 +37,12 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 		}
 		defer stop()
 	}
-	d, err := build(cfg, hw, clk, log)
+	keep := openState(stateDir(f.demo), f.demo, log)
+	d, err := build(cfg, hw, clk, log, keep.gateRestored())
 	if err != nil {
 		return usageError{err}
 	}
+	d.keep = keep
 	return d.run(ctx)
 }
 
@@ -82,14 +85,18 @@ type parts struct {
 	gate *gate.Gate
 	link *mqttlink.Link // nil without MQTT
 	sd   *notifier
+	keep *keeper            // nil: nothing kept across restarts (tests)
+	ck   *clocksync.Checker // nil without MQTT
 }
 
 // build makes every part from the configuration and the pins, starting
 // nothing. serve runs what it returns; the tests build from every example
 // configuration to show that what loadConfig accepts, the parts accept.
-func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger) (*parts, error) {
+func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger, restored gate.Restored) (*parts, error) {
 	d := &parts{cfg: cfg, log: log, sd: newNotifier(log)}
-	g, err := gate.New(gateConfig(cfg), hw.pins, gate.Options{
+	gc := gateConfig(cfg)
+	gc.Restored = restored
+	g, err := gate.New(gc, hw.pins, gate.Options{
 		Clock: clk, Log: log.With("part", "gate"),
 		Heartbeat: d.sd.heartbeat, HeartbeatEvery: d.sd.watchdogEvery,
 	})
@@ -102,7 +109,10 @@ func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger
 		if hw.sim != nil {
 			sim = hw.sim
 		}
-		d.link, err = mqttlink.New(mqttConfig(cfg), g, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version})
+		// A Pi without a battery-backed clock: the age of a command is not
+		// judged until the clock is synchronized (internal/clocksync).
+		d.ck = clocksync.New(clocksync.Options{Log: log})
+		d.link, err = mqttlink.New(mqttConfig(cfg), g, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version, ClockSynced: d.ck.Synchronized})
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +129,11 @@ func (d *parts) run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if d.keep != nil {
+		// Deferred after wg.Wait, so it runs first: every return below
+		// has waited for the gate to stop, whose last status it records.
+		defer d.keep.start(d.gate)()
+	}
 	gateDone := d.startGate(ctx, cancel, &wg)
 	if err := waitStarted(ctx, d.gate, gateDone); err != nil {
 		return err
@@ -129,6 +144,13 @@ func (d *parts) run(ctx context.Context) error {
 		return err
 	}
 	d.startMQTT(ctx, &wg)
+	if d.ck != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.ck.Run(ctx)
+		}()
+	}
 	d.sd.ready()
 	wg.Add(1)
 	go func() {

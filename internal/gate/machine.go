@@ -135,6 +135,7 @@ func (m Machine) Status() Status {
 		Openings:     m.count.Openings,
 		Obstructions: m.count.Obstructions,
 		Faults:       m.count.Faults,
+		TwoStrikes:   m.suspended,
 	}
 }
 

@@ -108,6 +108,11 @@ type Status struct {
 	Openings     uint64 `json:"openings"`
 	Obstructions uint64 `json:"obstructions"`
 	Faults       uint64 `json:"faults"`
+
+	// TwoStrikes: automatic closing is suspended by two strikes (AutoClose
+	// says suspended for a failed self-test too). Not in the document: the
+	// state file keeps it.
+	TwoStrikes bool `json:"-"`
 }
 
 // sameAs reports whether two statuses say the same thing (seq aside).
@@ -159,7 +164,7 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("status: since: %w", err)
 	}
 	*s = Status{j.Gate, j.State, j.Moving, j.Alarm, j.Obstructed, j.Fault, j.Cause, t, j.Seq,
-		j.Warning, j.AutoClose, j.Openings, j.Obstructions, j.Faults}
+		j.Warning, j.AutoClose, j.Openings, j.Obstructions, j.Faults, false}
 	return nil
 }
 
