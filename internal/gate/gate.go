@@ -345,7 +345,7 @@ func (s *shell) step(ev Event, reply chan<- result) {
 			case Publish:
 				st := a.Status
 				g.publish(st) // before the log line: a write to the journal can wait
-				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "seq", st.Seq)
+				g.log.Info("gate", "state", st.State, "moving", st.Moving, "alarm", st.Alarm, "obstructed", st.Obstructed, "fault", st.Fault, "cause", st.Cause, "warning", st.Warning, "auto_close", st.AutoClose, "seq", st.Seq)
 			case Reply:
 				to := reply
 				if a.Later {
