@@ -390,7 +390,14 @@ func (m *Machine) expire(at time.Time) {
 				gap := at.Sub(d)
 				m.autoCloseAt = d.Add(gap - gap%m.p.AutoClose).Add(m.p.AutoClose)
 			default:
-				m.beginClose(d, CauseAutoClose)
+				// A warning or a self-test starts at the time of the event,
+				// not of the deadline: a tick that comes late must not
+				// shorten (or skip) the warning by its lateness.
+				from := d
+				if m.p.EyeTest > 0 || m.warnFor(CauseAutoClose) > 0 {
+					from = at
+				}
+				m.beginClose(from, CauseAutoClose)
 			}
 		}
 	}

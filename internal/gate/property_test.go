@@ -24,6 +24,11 @@ type checker struct {
 	stopped    bool                  // a stop cancelled auto_close and nothing re-armed it
 	autoClosed bool                  // an automatic close started in this round
 	seen       map[State]bool
+
+	held        int       // closes answered later (Defer) and not yet answered
+	strikes     int       // obstruction reversals in a row during automatic closes
+	closeStart  time.Time // the machine's since of the last close motion checked
+	lastAutoSeq uint64
 }
 
 func (w *world) beginRound(ev Event) {
@@ -53,7 +58,17 @@ func (w *world) action(a Action, ev Event) {
 		w.wake = a.At
 	case Publish:
 		w.publish(a.Status)
+	case Defer:
+		if w.roundEv.Kind != EvCommand || w.replied || w.roundEv.Cmd != CmdClose || !w.fit.ObstructionTest {
+			w.fatalf("a defer in a round of %v %s (replied before: %v)", w.roundEv.Kind, w.roundEv.Cmd, w.replied)
+		}
+		w.replied = true
+		w.held++
 	case Reply:
+		if a.Later {
+			w.heldReply(a)
+			break
+		}
 		if w.roundEv.Kind != EvCommand || w.replied {
 			w.fatalf("a reply in a round of %v (replied before: %v)", w.roundEv.Kind, w.replied)
 		}
@@ -109,6 +124,34 @@ func (w *world) publish(st Status) {
 	if st.Cause == CauseAutoClose && st.Since.Equal(w.now) {
 		w.autoClosed = true
 	}
+	// Two strikes: reversals of automatic closes in a row, counted from
+	// the statuses.
+	switch {
+	case prev.State == Closing && prev.Cause == CauseAutoClose && st.State == Opening && st.Cause == CauseInput:
+		w.strikes++
+	case prev.State == Closing && prev.Cause == CauseAutoClose && st.State == Closed:
+		w.strikes = 0
+	}
+	if st.Warning && st.State != prev.State && prev.Seq > 0 && !prev.Warning {
+		w.fatalf("the warning changed the state: %s after %s", st.JSON(), prev.JSON())
+	}
+	if st.Warning && st.Moving {
+		w.fatalf("warning while moving: %s", st.JSON())
+	}
+}
+
+// heldReply checks the answer to a close that waited for the self-test.
+func (w *world) heldReply(r Reply) {
+	if w.held == 0 {
+		w.fatalf("a held reply with none held")
+	}
+	w.held--
+	if r.Status != w.last {
+		w.fatalf("held reply with status %s, the last published is %s", r.Status.JSON(), w.last.JSON())
+	}
+	if r.Err != nil && reasonOf(r.Err) != ReasonSensorTest {
+		w.fatalf("held close refused with %v, status %s", r.Err, r.Status.JSON())
+	}
 }
 
 func (w *world) reply(r Reply) {
@@ -156,6 +199,10 @@ func (w *world) checkOut(s SetOutput) {
 	if in.OpenLimit && in.ClosedLimit && o != OutMotorStop {
 		w.fatalf("%s switched on with both limits active (invariant 4)", o)
 	}
+	if o == OutMotorClose && w.c.m.state == Closing && !w.c.m.since.Equal(w.closeStart) {
+		w.closeStart = w.c.m.since
+		w.closeStarts()
+	}
 	if in.Obstructed && o == OutMotorClose {
 		w.fatalf("%s switched on while obstructed (invariant 3)", o)
 	}
@@ -199,7 +246,7 @@ func (w *world) endRound(before Controller) {
 	if w.c.Status() != st {
 		w.fatalf("Status() %s, last published %s", w.c.Status().JSON(), st.JSON())
 	}
-	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != st.Alarm {
+	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != (st.Alarm || (st.Warning && !w.fit.Warning)) {
 		w.fatalf("siren %v, alarm %v", w.relay[OutSiren], st.Alarm)
 	}
 	// Invariant 4.
@@ -258,8 +305,21 @@ func (w *world) endRound(before Controller) {
 			w.fatalf("%s still %v, the line shows %v since %v", i, l, w.sent[i], w.changed[i].Sub(t0))
 		}
 	}
-	// auto_close is cancelled by stop until the gate is opened again.
+	// Two strikes: no automatic close until a person's command.
 	ev := w.roundEv
+	if ev.Kind == EvCommand && w.replyErr == nil && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop) {
+		w.strikes = 0
+	}
+	if st.Seq != w.lastAutoSeq && st.Cause == CauseAutoClose && st.State == Closing && w.strikes >= 2 {
+		w.fatalf("an automatic close after %d reversals in a row and no command", w.strikes)
+	}
+	if st.Cause == CauseAutoClose {
+		w.lastAutoSeq = st.Seq
+	}
+	if w.strikes >= 2 && st.AutoClose != AutoCloseSuspended {
+		w.fatalf("%d reversals in a row, auto_close %q", w.strikes, st.AutoClose)
+	}
+	// auto_close is cancelled by stop until the gate is opened again.
 	accepted := ev.Kind == EvCommand && w.replyErr == nil
 	rearmed := (accepted && ev.Cmd == CmdOpen) || (in.OpenLimit && !before.m.Inputs().OpenLimit)
 	if w.stopped && !rearmed && w.autoClosed {
@@ -295,6 +355,14 @@ var propertyConfigs = []propertyConfig{
 		InputsActiveLow: true, OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 30 * ms}, fitAll, 2 * time.Second},
 	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 300 * ms, AutoClose: 15 * time.Second, AlarmDuration: 60 * time.Second, AlarmOnForcedOpen: true},
 		ObstructionNormallyClosed: true, OutputMode: Pulse, PulseWidth: time.Second, Debounce: 10 * ms}, Fitted{Obstruction: true, Siren: true}, 12 * time.Second},
+	// Warned automatic closes, the siren warning; a tested photo eye.
+	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 500 * ms, AutoClose: 10 * time.Second, AlarmDuration: 30 * time.Second, AlarmOnForcedOpen: true, WarnBeforeClose: 5 * time.Second},
+		InputsActiveLow: true, ObstructionNormallyClosed: true, OutputMode: Hold, Debounce: 30 * ms, ObstructionTestTime: 100 * ms},
+		Fitted{Obstruction: true, Siren: true, ObstructionTest: true}, 8 * time.Second},
+	// Pulse mode with a warning light, remote closes warned too.
+	{Config{Params: Params{TravelTimeout: 15 * time.Second, ReverseDelay: 300 * ms, AutoClose: 3 * time.Second, AlarmDuration: 10 * time.Second, WarnBeforeClose: 5 * time.Second, WarnOnRemoteClose: true},
+		OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 10 * ms, ObstructionTestTime: 50 * ms},
+		Fitted{Obstruction: true, Siren: true, Warning: true, MotorStop: true, ObstructionTest: true}, 6 * time.Second},
 	// A gate slower than its travel_timeout: every full run times out.
 	{Config{Params: Params{TravelTimeout: 10 * time.Second, ReverseDelay: time.Second, AlarmDuration: 20 * time.Second}, OutputMode: Hold, Debounce: 50 * ms},
 		Fitted{}, 12 * time.Second},
@@ -361,4 +429,37 @@ func FuzzController(f *testing.F) {
 			w.op()
 		}
 	})
+}
+
+// closeStarts checks a close motion as its motor line goes on: the rules
+// that must have held before it.
+func (w *world) closeStarts() {
+	m := w.c.m
+	// The self-test: with a test output, no close motion without a test
+	// that the hardware passed, one per close.
+	if w.fit.ObstructionTest && w.fit.Obstruction {
+		if !w.eyePassed {
+			w.fatalf("a close motion with no passed self-test of the photo eye")
+		}
+		w.eyePassed = false
+	}
+	// The warning: an automatic close only after warn_before_close of the
+	// warning output, on until the motion started.
+	if m.cause != CauseAutoClose || m.p.WarnBeforeClose <= 0 {
+		return
+	}
+	out := OutWarning
+	if !w.fit.Warning {
+		out = OutSiren
+	}
+	if !w.fit.Warning && !w.fit.Siren {
+		return // nothing to warn with: the configuration is refused
+	}
+	on, off := w.onAt[out], w.offAt[out]
+	if w.lastFailed[out] || w.failing[out] {
+		return // a relay that did not answer: a fault, checked elsewhere
+	}
+	if !(w.relay[out] || !off.Before(m.since)) || on.IsZero() || m.since.Sub(on) < m.p.WarnBeforeClose {
+		w.fatalf("automatic close at %v: %s on at %v, off at %v (relay %v), want on for %v before", m.since.Sub(t0), out, on.Sub(t0), off.Sub(t0), w.relay[out], m.p.WarnBeforeClose)
+	}
 }

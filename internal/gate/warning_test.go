@@ -91,6 +91,12 @@ func TestPreCloseRules(t *testing.T) {
 		r     Restored
 		steps []rstep
 	}{
+		{"a late tick does not shorten the warning", auto, Restored{}, []rstep{
+			{at: 0, ev: start(true, false, false)},
+			{at: 14 * s, ev: tick(), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseArmed, Count: zero}},
+			{at: 19*s - 1, ev: tick(), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseArmed, Count: zero}},
+			{at: 19 * s, ev: tick(), want: &rsnap{State: Closing, Cause: CauseAutoClose, Motor: DirClose, AutoClose: AutoCloseIdle, Count: zero}},
+		}},
 		{"an automatic close warns warn_before_close, then closes", auto, Restored{}, []rstep{
 			{at: 0, ev: start(true, false, false), want: &rsnap{State: Open, Cause: CauseStartup, AutoClose: AutoCloseArmed, Count: zero}},
 			{at: 10 * s, ev: tick(), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseArmed, Count: zero}},
@@ -145,10 +151,12 @@ func TestPreCloseRules(t *testing.T) {
 		}},
 		{"two strikes suspend automatic closing until a person commands the gate", auto, Restored{}, []rstep{
 			{at: 0, ev: start(true, false, false)},
+			{at: 10 * s, ev: tick()},
 			{at: 15 * s, ev: tick(), want: &rsnap{State: Closing, Cause: CauseAutoClose, Motor: DirClose, AutoClose: AutoCloseIdle, Count: zero}},
 			{at: 16 * s, ev: in(false, false, true), want: &rsnap{State: Opening, Cause: CauseInput, Motor: DirNone, AutoClose: AutoCloseIdle, Count: c(1, 1, 0)}},
 			{at: 17 * s, ev: in(false, false, false)},
 			{at: 18 * s, ev: in(true, false, false), want: &rsnap{State: Open, Cause: CauseInput, AutoClose: AutoCloseArmed, Count: c(1, 1, 0)}},
+			{at: 28 * s, ev: tick()},
 			{at: 33 * s, ev: tick(), want: &rsnap{State: Closing, Cause: CauseAutoClose, Motor: DirClose, AutoClose: AutoCloseIdle, Count: c(1, 1, 0)}},
 			{at: 34 * s, ev: in(false, false, true), want: &rsnap{State: Opening, Cause: CauseInput, Motor: DirNone, AutoClose: AutoCloseSuspended, Count: c(2, 2, 0)}},
 			{at: 35 * s, ev: in(false, false, false)},
@@ -162,14 +170,17 @@ func TestPreCloseRules(t *testing.T) {
 		}},
 		{"an automatic close that reaches closed clears the strikes", auto, Restored{}, []rstep{
 			{at: 0, ev: start(true, false, false)},
+			{at: 10 * s, ev: tick()},
 			{at: 15 * s, ev: tick()},
 			{at: 16 * s, ev: in(false, false, true)},
 			{at: 17 * s, ev: in(false, false, false)},
 			{at: 18 * s, ev: in(true, false, false)},
+			{at: 28 * s, ev: tick()},
 			{at: 33 * s, ev: tick()},
 			{at: 40 * s, ev: in(false, true, false), want: &rsnap{State: Closed, Cause: CauseInput, AutoClose: AutoCloseIdle, Count: c(1, 1, 0)}},
 			{at: 50 * s, ev: cmd(CmdOpen)},
 			{at: 55 * s, ev: in(true, false, false)},
+			{at: 65 * s, ev: tick()},
 			{at: 70 * s, ev: tick(), want: &rsnap{State: Closing, Cause: CauseAutoClose, Motor: DirClose, AutoClose: AutoCloseIdle, Count: c(2, 1, 0)}},
 			{at: 71 * s, ev: in(false, false, true), want: &rsnap{State: Opening, Cause: CauseInput, Motor: DirNone, AutoClose: AutoCloseIdle, Count: c(3, 2, 0)}},
 		}},
