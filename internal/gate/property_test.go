@@ -29,6 +29,7 @@ type checker struct {
 	strikes     int       // obstruction reversals in a row during automatic closes
 	closeStart  time.Time // the machine's since of the last close motion checked
 	lastAutoSeq uint64
+	struckOut   bool // two strikes were reached: the walk tried the rule
 }
 
 func (w *world) beginRound(ev Event) {
@@ -316,6 +317,9 @@ func (w *world) endRound(before Controller) {
 	if st.Cause == CauseAutoClose {
 		w.lastAutoSeq = st.Seq
 	}
+	if w.strikes >= 2 {
+		w.struckOut = true
+	}
 	if w.strikes >= 2 && st.AutoClose != AutoCloseSuspended {
 		w.fatalf("%d reversals in a row, auto_close %q", w.strikes, st.AutoClose)
 	}
@@ -349,8 +353,8 @@ type propertyConfig struct {
 var propertyConfigs = []propertyConfig{
 	{Config{Params: testParams, InputsActiveLow: true, ObstructionNormallyClosed: true, OutputMode: Hold, PulseWidth: 500 * ms, Debounce: 30 * ms},
 		Fitted{Obstruction: true, Siren: true}, 8 * time.Second},
-	{Config{Params: Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmOnForcedOpen: true},
-		OutputMode: Hold, Debounce: 0}, fitAll, 8 * time.Second},
+	{Config{Params: Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmOnForcedOpen: true, WarnBeforeClose: 5 * time.Second},
+		OutputMode: Hold, Debounce: 0}, Fitted{Obstruction: true, MotorStop: true, Siren: true, Warning: true}, 8 * time.Second},
 	{Config{Params: Params{TravelTimeout: 30 * time.Second, AutoClose: 3 * time.Second, AlarmDuration: 5 * time.Second},
 		InputsActiveLow: true, OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 30 * ms}, fitAll, 2 * time.Second},
 	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 300 * ms, AutoClose: 15 * time.Second, AlarmDuration: 60 * time.Second, AlarmOnForcedOpen: true},
@@ -462,4 +466,39 @@ func (w *world) closeStarts() {
 	if !(w.relay[out] || !off.Before(m.since)) || on.IsZero() || m.since.Sub(on) < m.p.WarnBeforeClose {
 		w.fatalf("automatic close at %v: %s on at %v, off at %v (relay %v), want on for %v before", m.since.Sub(t0), out, on.Sub(t0), off.Sub(t0), w.relay[out], m.p.WarnBeforeClose)
 	}
+}
+
+// TestTwoStrikesProperty walks gates with auto_close where people seldom
+// command them, so that automatic closes meet obstructions in a row: after
+// two reversals no automatic close may start until a person's command.
+func TestTwoStrikesProperty(t *testing.T) {
+	steps := 20_000
+	if testing.Short() {
+		steps = 2_000
+	}
+	tried := 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		for i, pc := range propertyConfigs {
+			if pc.cfg.Params.AutoClose <= 0 {
+				continue
+			}
+			t.Run(fmt.Sprintf("config=%d/seed=%d", i, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 0x2571))
+				w := newWorld(t, pc, r.IntN)
+				w.quiet = true
+				w.start()
+				for range steps {
+					w.op()
+				}
+				if w.struckOut {
+					tried++
+				}
+
+			})
+		}
+	}
+	if tried == 0 {
+		t.Errorf("no walk reached two strikes: the rule was not tried")
+	}
+	t.Logf("%d walks reached two strikes", tried)
 }

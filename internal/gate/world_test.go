@@ -49,6 +49,7 @@ type world struct {
 	checker                          // property_test.go
 	trail                  []trailStep
 	n                      int
+	quiet                  bool // sound hardware and few commands: automatic closes run their course
 }
 
 // trailStep is formatted only when a check fails: formatting every step
@@ -118,7 +119,9 @@ func (w *world) eyeSeen() {
 	if !w.fit.ObstructionTest {
 		return
 	}
-	cut := w.active(InObstruction) != w.cfg.ObstructionNormallyClosed
+	// The line as the controller reads it, bounces included: a bounce
+	// that lasts the debounce time is a level.
+	cut := (bool(w.raw(InObstruction)) != w.cfg.InputsActiveLow) != w.cfg.ObstructionNormallyClosed
 	switch {
 	case !w.relay[OutEyeTest] && cut:
 		w.eyeCut = true
@@ -364,6 +367,17 @@ func (w *world) command() {
 // op does one random thing to the world.
 func (w *world) op() {
 	switch n := w.pick(100); {
+	case w.quiet:
+		// Sound hardware, few commands, obstructions coming and going.
+		switch {
+		case n < 3:
+			w.command()
+		case n < 25:
+			w.obstructed = !w.obstructed
+			w.sync()
+		default:
+			w.advance(time.Duration(w.pick(3_000)+1)*ms, false)
+		}
 	case n < 22:
 		w.command()
 	case n < 30:
