@@ -28,6 +28,12 @@ func (m Machine) TestFailed() bool { return m.testFail }
 // testInput follows the obstruction input during the test.
 func (m *Machine) testInput(at time.Time) {
 	switch {
+	case m.pre.phase == preEyeOff && m.in.Obstructed && !at.After(m.pre.begun):
+		// Seen in the instant the close began, before the transmitter
+		// was switched off: a real obstruction (a late tick can bring the
+		// timer and an input that settled before it together). The
+		// close is off, as for an obstruction during the warning.
+		m.obstructedWarning(at)
 	case m.pre.phase == preEyeOff && m.in.Obstructed:
 		m.pre.phase, m.pre.until = preEyeOn, at.Add(m.p.EyeTest)
 	case m.pre.phase == preEyeOn && !m.in.Obstructed:

@@ -27,6 +27,7 @@ type preClose struct {
 	phase prePhase
 	until time.Time // the phase ends then: the warning is over, or the test failed
 	cause Cause     // of the close
+	begun time.Time // when the close began
 }
 
 // causeWeb is the web panel's cause (SPEC.md): its close is a remote one.
@@ -59,7 +60,7 @@ func (m *Machine) beginClose(at time.Time, c Cause) {
 		m.motorOff(at)
 		m.enter(m.restingState(), at, c)
 	}
-	m.pre = preClose{cause: c}
+	m.pre = preClose{cause: c, begun: at}
 	if m.p.EyeTest > 0 {
 		m.pre.phase, m.pre.until = preEyeOff, at.Add(m.p.EyeTest)
 		return

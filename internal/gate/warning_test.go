@@ -219,6 +219,12 @@ func TestPreCloseRules(t *testing.T) {
 			{at: time.Hour + s + 10*ms, ev: in(true, false, true)},
 			{at: time.Hour + s + 20*ms, ev: in(true, false, false), want: &rsnap{State: Closing, Cause: CauseMQTT, Motor: DirClose, AutoClose: AutoCloseIdle, Count: c(0, 0, 1)}},
 		}},
+		{"self-test: an obstruction that comes with a late timer is an obstruction, not the eye", eye, Restored{}, []rstep{
+			{at: 0, ev: start(true, false, false)},
+			{at: 12 * s, ev: in(true, false, true), want: &rsnap{State: Open, Cause: CauseStartup, AutoClose: AutoCloseArmed, Count: zero}},
+			{at: 13 * s, ev: in(true, false, false)},
+			{at: 23 * s, ev: tick(), want: &rsnap{State: Open, Cause: CauseStartup, EyeOff: true, AutoClose: AutoCloseArmed, Count: zero}},
+		}},
 		{"self-test: an eye that does not clear fails", eyeNoAuto, Restored{}, []rstep{
 			{at: 0, ev: start(true, false, false)},
 			{at: s, ev: cmd(CmdClose)},

@@ -375,6 +375,8 @@ func (w *world) op() {
 		case n < 25:
 			w.obstructed = !w.obstructed
 			w.sync()
+		case n < 27:
+			w.late(time.Duration(w.pick(30_000)+1) * ms)
 		default:
 			w.advance(time.Duration(w.pick(3_000)+1)*ms, false)
 		}
