@@ -410,6 +410,8 @@ func FuzzController(f *testing.F) {
 	f.Add(uint8(2), []byte{10, 50, 5, 7, 99, 99, 36, 40, 0, 1, 2, 3, 4, 44, 46, 99})
 	f.Add(uint8(3), []byte{37, 38, 99, 0, 26, 99, 45, 59, 59, 0, 1, 99})
 	f.Add(uint8(4), []byte{0, 43, 1, 0, 2, 99, 43, 1, 0, 0, 99, 99})
+	f.Add(uint8(4), []byte{0, 0, 0, 0, 99, 99, 99, 1, 0, 50, 99, 24, 99, 99, 36, 0, 99, 99}) // warned, tested closes
+	f.Add(uint8(5), []byte{0, 0, 0, 1, 99, 6, 99, 99, 24, 99, 47, 10, 99, 99})
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		// Long inputs add time, not cases: TestControllerProperties walks far.
 		data = data[:min(len(data), 2048)]
