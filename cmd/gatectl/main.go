@@ -276,6 +276,11 @@ func summary(st gate.Status) string {
 	fmt.Fprintf(&b, "fault:      %s\n", fault)
 	fmt.Fprintf(&b, "cause:      %s\n", st.Cause)
 	fmt.Fprintf(&b, "since:      %s\n", st.Since.UTC().Format(gate.TimeFormat))
+	if st.AutoClose != "" { // a gated that has the field
+		fmt.Fprintf(&b, "warning:    %s\n", onOff(st.Warning))
+		fmt.Fprintf(&b, "auto_close: %s\n", st.AutoClose)
+		fmt.Fprintf(&b, "counters:   %d openings, %d obstructions, %d faults\n", st.Openings, st.Obstructions, st.Faults)
+	}
 	return b.String()
 }
 
@@ -288,6 +293,12 @@ func line(st gate.Status) string {
 	}
 	if st.Alarm {
 		b.WriteString(", alarm")
+	}
+	if st.Warning {
+		b.WriteString(", warning")
+	}
+	if st.AutoClose == gate.AutoCloseSuspended {
+		b.WriteString(", auto_close suspended")
 	}
 	if st.Obstructed {
 		b.WriteString(", obstructed")

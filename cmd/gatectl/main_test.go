@@ -288,3 +288,13 @@ func TestBinary(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusShowsTheCounters(t *testing.T) {
+	s := serve(t)
+	code, out, errOut := gatectl("--address="+s.bus.Address, "status")
+	for _, want := range []string{"\nwarning:    off\n", "\nauto_close: off\n", "\ncounters:   0 openings, 0 obstructions, 0 faults\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("gatectl status: code %d, stdout %q, stderr %q; want it to contain %q", code, out, errOut, want)
+		}
+	}
+}
