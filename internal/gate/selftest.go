@@ -61,8 +61,13 @@ func (c *Controller) answerHeld(acts []Action) []Action {
 		return acts
 	}
 	var err error
-	if c.m.TestFailed() {
+	switch {
+	case c.m.TestFailed():
 		err = &RefusedError{Reason: ReasonSensorTest, Msg: "the photo eye failed its self-test: check the sensor and its wiring"}
+	case c.roundErr != nil:
+		// The test was cut short by outputs that did not follow (the
+		// gate is in fault gpio): not ok.
+		err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + c.roundErr.Error()}
 	}
 	for _, r := range c.held {
 		acts = append(acts, Reply{Cmd: r.cmd, Cause: r.cause, Status: c.last, Err: err, Later: true})

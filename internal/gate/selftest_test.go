@@ -60,6 +60,15 @@ func TestControllerPreClose(t *testing.T) {
 				"publish #2 fault input since 1.13s alarm fault=sensor_test",
 				"reply close refused sensor_test #2 (held)", "reply close refused sensor_test #2 (held)"}},
 		}},
+		{"the eye's line failing cuts the test short: the held close is refused as fault", tested, fitEye, []ctlStep{
+			{at: 0, ev: begin(true, false, false)},
+			{at: s, ev: do(CmdClose), want: []string{"set obstruction_test off", "driven", "wake 1.13s", "defer"}},
+			{at: s + 20*ms, ev: lineEv(InObstruction, true), want: []string{"wake 1.05s"}},
+			{at: s + 50*ms, ev: tickEv(), fail: []Output{OutEyeTest}, want: []string{"set obstruction_test on", "driven: obstruction_test failed",
+				"set siren on", "set obstruction_test on", "driven: obstruction_test failed",
+				"set obstruction_test on", "driven: obstruction_test failed",
+				"log ERROR output failed", "wake 1m1.05s", "publish #2 fault input since 1.05s alarm obstructed fault=gpio", "reply close refused fault #2 (held)"}},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runCtl(t, tc.cfg, tc.fit, tc.steps) })
 	}
