@@ -409,6 +409,7 @@ else
 fi
 left=$(in_ct sh -c 'while read -r f; do [ -d "$f" ] && continue; [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done; true' < "$run/files")
 check "purge leaves none of the package's files${left:+ (left: $(echo $left))}" test -z "$left"
+check "purge removes /var/lib/gated" in_ct test ! -e /var/lib/gated
 check "purge removes /etc/gated, with the password_file and certificate in it" in_ct test ! -e /etc/gated
 check "purge removes the MQTT password credential" in_ct test ! -e /etc/credstore/gated-mqtt-password
 check "purge removes /usr/share/doc/gated" in_ct test ! -e /usr/share/doc/gated
