@@ -13,8 +13,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
-
-	"rocksaying.tw/gated/internal/gate"
 )
 
 // startUp is the daemon's start-up up to the point where something would
@@ -41,7 +39,7 @@ func startUp(args ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), gate.Restored{})
+	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	return err
 }
 

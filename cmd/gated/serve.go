@@ -38,11 +38,10 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 		defer stop()
 	}
 	keep := openState(stateDir(f.demo), f.demo, log)
-	d, err := build(cfg, hw, clk, log, keep.gateRestored())
+	d, err := build(cfg, hw, clk, log, keep)
 	if err != nil {
 		return usageError{err}
 	}
-	d.keep = keep
 	return d.run(ctx)
 }
 
@@ -89,13 +88,14 @@ type parts struct {
 	ck   *clocksync.Checker // nil without MQTT
 }
 
-// build makes every part from the configuration and the pins, starting
-// nothing. serve runs what it returns; the tests build from every example
+// build makes every part from the configuration, the pins and what the
+// last run kept (keep; nil: nothing, as in tests), starting nothing. A part
+// that needs the kept state reads keep.restored here. serve runs what it returns; the tests build from every example
 // configuration to show that what loadConfig accepts, the parts accept.
-func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger, restored gate.Restored) (*parts, error) {
-	d := &parts{cfg: cfg, log: log, sd: newNotifier(log)}
+func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger, keep *keeper) (*parts, error) {
+	d := &parts{cfg: cfg, log: log, sd: newNotifier(log), keep: keep}
 	gc := gateConfig(cfg)
-	gc.Restored = restored
+	gc.Restored = keep.gateRestored()
 	g, err := gate.New(gc, hw.pins, gate.Options{
 		Clock: clk, Log: log.With("part", "gate"),
 		Heartbeat: d.sd.heartbeat, HeartbeatEvery: d.sd.watchdogEvery,
