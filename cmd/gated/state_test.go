@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"testing"
+	"time"
+
+	"rocksaying.tw/gated/internal/gate"
 )
 
 // TestMain keeps the tests' state files out of /var/lib/gated.
@@ -39,5 +44,33 @@ func TestStateDir(t *testing.T) {
 				t.Errorf("stateDir(%v) = %q, want %q", tc.demo, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestKeeperRecordsAndRestores(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	k := openState(dir, false, log)
+	if r := k.gateRestored(); r != (gate.Restored{}) {
+		t.Fatalf("a first start restores %+v, want nothing", r)
+	}
+	at := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	k.record(gate.Status{State: gate.Faulted, Fault: gate.FaultSensorTest, Since: at, Openings: 7, Obstructions: 2, Faults: 3, TwoStrikes: true, Seq: 9})
+	k.record(gate.Status{State: gate.Open, Since: at.Add(time.Minute), Openings: 8, Obstructions: 2, Faults: 3, TwoStrikes: true, Seq: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	k.store.Run(ctx) // writes the latest document and returns
+
+	again := openState(dir, false, log)
+	want := gate.Restored{Counters: gate.Counters{Openings: 8, Obstructions: 2, Faults: 3}, Suspended: true}
+	if r := again.gateRestored(); r != want {
+		t.Errorf("restored %+v, want %+v", r, want)
+	}
+	if d := again.restored; d.LastFault != "sensor_test" || !d.LastFaultAt.Equal(at) {
+		t.Errorf("last fault %q at %v, want sensor_test at %v", d.LastFault, d.LastFaultAt, at)
+	}
+	var nilKeeper *keeper
+	if r := nilKeeper.gateRestored(); r != (gate.Restored{}) {
+		t.Errorf("no keeper restores %+v", r)
 	}
 }
