@@ -318,6 +318,11 @@ func summary(st gate.Status) string {
 	}
 	fmt.Fprintf(&b, "open time:  %s\n", travel(st.OpenTime))
 	fmt.Fprintf(&b, "close time: %s\n", travel(st.CloseTime))
+	if st.AutoClose != "" { // a gated that has the field
+		fmt.Fprintf(&b, "warning:    %s\n", onOff(st.Warning))
+		fmt.Fprintf(&b, "auto_close: %s\n", st.AutoClose)
+		fmt.Fprintf(&b, "counters:   %d openings, %d obstructions, %d faults\n", st.Openings, st.Obstructions, st.Faults)
+	}
 	return b.String()
 }
 
@@ -330,6 +335,12 @@ func line(st gate.Status) string {
 	}
 	if st.Alarm {
 		b.WriteString(", alarm")
+	}
+	if st.Warning {
+		b.WriteString(", warning")
+	}
+	if st.AutoClose == gate.AutoCloseSuspended {
+		b.WriteString(", auto_close suspended")
 	}
 	if st.Obstructed {
 		b.WriteString(", obstructed")

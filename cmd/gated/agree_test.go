@@ -39,7 +39,7 @@ func startUp(args ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = build(cfg, hw, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	return err
 }
 
@@ -131,6 +131,10 @@ func TestCheckConfigAgreesWithTheDaemon(t *testing.T) {
 		{"open time", sim + "[gate]\nopen_time = \"-1s\"\n", ":4: gate.open_time"},
 		{"close time", sim + "[gate]\nclose_time = \"2h\"\n", ":4: gate.close_time: must be at most 1h0m0s"},
 		{"pedestrian position", sim + "[gate]\npedestrian_position = 100\n", ":4: gate.pedestrian_position: must be 0 (off) or 1 to 99"},
+		{"auto close without an output to warn with", pins + "obstruction = \"GPIO22\"\n[gate]\nauto_close = \"1m\"\n", ":8: gate.auto_close: needs an output to warn with"},
+		{"auto close with a warning under 5s", sim + "[gate]\nauto_close = \"1m\"\nwarn_before_close = \"3s\"\n", ":5: gate.warn_before_close: must be at least 5s"},
+		{"self-test without an obstruction sensor", pins + "obstruction_test = \"GPIO6\"\n", ":6: gpio.obstruction_test: needs an obstruction sensor"},
+		{"self-test time", sim + "obstruction_test = \"eye\"\nobstruction_test_time = \"0s\"\n", ":4: gpio.obstruction_test_time: must be a positive duration"},
 	} {
 		files = append(files, file{name: r.name, text: r.text, want: r.want})
 	}

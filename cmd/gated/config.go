@@ -68,6 +68,8 @@ func gateConfig(c config.Config) gate.Config {
 			AutoClose:         c.Gate.AutoClose,
 			AlarmDuration:     c.Gate.AlarmDuration,
 			AlarmOnForcedOpen: c.Gate.AlarmOnForcedOpen,
+			WarnBeforeClose:   c.Gate.WarnBeforeClose,
+			WarnOnRemoteClose: c.Gate.WarnOnRemoteClose,
 		},
 		InputsActiveLow:           c.GPIO.InputsActiveLow,
 		OutputsActiveLow:          c.GPIO.OutputsActiveLow,
@@ -77,6 +79,7 @@ func gateConfig(c config.Config) gate.Config {
 		Debounce:                  c.GPIO.Debounce,
 		Position:                  position.Config{OpenTime: c.Gate.OpenTime, CloseTime: c.Gate.CloseTime},
 		PedestrianPosition:        c.Gate.PedestrianPosition,
+		ObstructionTestTime:       c.GPIO.ObstructionTestTime,
 	}
 }
 
@@ -91,6 +94,9 @@ func simConfig(c config.Config) sim.Config {
 		// A simulated gate has every sensor and output, so that every
 		// safety rule can be tried.
 		HasObstruction: true, HasStop: g.OutputMode == "pulse", HasSiren: true,
+		// Its photo eye has a test output when the file asks for the
+		// self-test (any pin name: the simulator's pins have none).
+		HasObstructionTest: g.ObstructionTest != "",
 	}
 }
 

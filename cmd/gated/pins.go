@@ -32,7 +32,11 @@ func openPins(cfg config.Config, clk clockwork.Clock, log *slog.Logger) (hardwar
 		scfg := simConfig(cfg)
 		scfg.Log = log.With("part", "sim") // its motor stops, with its own position
 		s := newSim(scfg, clk)
-		return hardware{pins: s.Pins(), sim: s}, nil
+		p := s.Pins()
+		if eye := s.ObstructionTest(); eye != nil {
+			p.ObstructionTest = eye
+		}
+		return hardware{pins: p, sim: s}, nil
 	}
 	if _, err := host.Init(); err != nil {
 		return hardware{}, fmt.Errorf("gpio: %w", err)
@@ -63,6 +67,8 @@ func lookupPins(cfg config.Config, byName func(string) gpio.PinIO) (hardware, er
 	p.MotorClose = lookup("motor_close", g.MotorClose)
 	p.MotorStop = lookup("motor_stop", g.MotorStop)
 	p.Siren = lookup("siren", g.Siren)
+	p.Warning = lookup("warning", g.Warning)
+	p.ObstructionTest = lookup("obstruction_test", g.ObstructionTest)
 	if len(errs) > 0 {
 		return hardware{}, usageError{errors.Join(errs...)}
 	}

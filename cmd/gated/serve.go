@@ -12,12 +12,13 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"rocksaying.tw/gated/internal/clocksync"
 	"rocksaying.tw/gated/internal/config"
 	"rocksaying.tw/gated/internal/dbuslink"
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/mqttlink"
 	"rocksaying.tw/gated/internal/mqttlink/demobroker"
-	"rocksaying.tw/gated/internal/state"
+	"rocksaying.tw/gated/internal/position"
 )
 
 // serve runs the gate and its links until ctx ends. loadConfig has refused
@@ -37,7 +38,8 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 		}
 		defer stop()
 	}
-	d, err := build(cfg, hw, clk, log)
+	keep := openState(stateDir(f.demo), f.demo, log)
+	d, err := build(cfg, hw, clk, log, keep)
 	if err != nil {
 		return usageError{err}
 	}
@@ -83,22 +85,27 @@ type parts struct {
 	gate *gate.Gate
 	link *mqttlink.Link // nil without MQTT
 	sd   *notifier
-	st   *state.Store // travel.go
+	keep *keeper            // nil: nothing kept across restarts (tests)
+	ck   *clocksync.Checker // nil without MQTT
 }
 
-// build makes every part from the configuration and the pins, starting
-// nothing. serve runs what it returns; the tests build from every example
+// build makes every part from the configuration, the pins and what the
+// last run kept (keep; nil: nothing, as in tests), starting nothing. A part
+// that needs the kept state reads keep.restored here. serve runs what it returns; the tests build from every example
 // configuration to show that what loadConfig accepts, the parts accept.
-func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger) (*parts, error) {
-	d := &parts{cfg: cfg, log: log, sd: newNotifier(log)}
+func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger, keep *keeper) (*parts, error) {
+	d := &parts{cfg: cfg, log: log, sd: newNotifier(log), keep: keep}
 	gc := gateConfig(cfg)
-	var doc state.Doc
-	d.st, doc = openState(log)
-	restoreTravel(&gc, doc, log)
+	gc.Restored = keep.gateRestored()
+	var onLearned func(position.Samples)
+	if keep != nil {
+		restoreTravel(&gc, keep.restored, log)
+		onLearned = saveTravel(keep.store)
+	}
 	g, err := gate.New(gc, hw.pins, gate.Options{
 		Clock: clk, Log: log.With("part", "gate"),
 		Heartbeat: d.sd.heartbeat, HeartbeatEvery: d.sd.watchdogEvery,
-		OnLearned: saveTravel(d.st),
+		OnLearned: onLearned,
 	})
 	if err != nil {
 		return nil, err
@@ -109,7 +116,10 @@ func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger
 		if hw.sim != nil {
 			sim = hw.sim
 		}
-		d.link, err = mqttlink.New(mqttConfig(cfg), g, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version})
+		// A Pi without a battery-backed clock: the age of a command is not
+		// judged until the clock is synchronized (internal/clocksync).
+		d.ck = clocksync.New(clocksync.Options{Log: log})
+		d.link, err = mqttlink.New(mqttConfig(cfg), g, mqttlink.Options{Log: log, Clock: clk, Sim: sim, Version: version, ClockSynced: d.ck.Synchronized})
 		if err != nil {
 			return nil, err
 		}
@@ -126,14 +136,11 @@ func (d *parts) run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// The store outlives the gate: run returns after <-gateDone, so the
-	// store's last write (stopState, then stWG.Wait) has the gate's last
-	// learned run.
-	stCtx, stopState := context.WithCancel(context.WithoutCancel(ctx))
-	var stWG sync.WaitGroup
-	defer stWG.Wait()
-	defer stopState()
-	runState(stCtx, d.st, &stWG)
+	if d.keep != nil {
+		// Deferred after wg.Wait, so it runs first: every return below
+		// has waited for the gate to stop, whose last status it records.
+		defer d.keep.start(d.gate)()
+	}
 	gateDone := d.startGate(ctx, cancel, &wg)
 	if err := waitStarted(ctx, d.gate, gateDone); err != nil {
 		return err
@@ -144,6 +151,13 @@ func (d *parts) run(ctx context.Context) error {
 		return err
 	}
 	d.startMQTT(ctx, &wg)
+	if d.ck != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.ck.Run(ctx)
+		}()
+	}
 	d.sd.ready()
 	wg.Add(1)
 	go func() {

@@ -4,46 +4,13 @@ package main
 // full runs go to the state file, and come back from it at start-up.
 
 import (
-	"context"
 	"log/slog"
 	"slices"
-	"sync"
 
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/position"
 	"rocksaying.tw/gated/internal/state"
 )
-
-// ---- state store: minimal, until #12's cmd/gated/state.go lands. ----
-// The lead reconciles this block with it: keep one store, one Load (with
-// its WARN) and one Run; the travel-time code below only needs the Doc that
-// Load returned and the *state.Store.
-
-// openState creates the store in state.Dir() and loads it; a file that
-// cannot be read or is corrupt is a WARN (Load moved it aside) and gated
-// starts from defaults, learning the travel times again.
-func openState(log *slog.Logger) (*state.Store, state.Doc) {
-	st := state.New(state.Dir(), state.Options{Log: log})
-	doc, found, warn := st.Load()
-	switch {
-	case warn != nil:
-		log.Warn("state file", "err", warn)
-	case !found:
-		log.Info("no state yet", "path", st.Path())
-	}
-	return st, doc
-}
-
-// runState writes the state file until ctx ends (then once more).
-func runState(ctx context.Context, st *state.Store, wg *sync.WaitGroup) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.Run(ctx)
-	}()
-}
-
-// ---- end of the block to reconcile ----
 
 // restoreTravel gives the gate the full runs kept in doc. Runs the
 // estimator refuses (too many, or outside (0, 1h]) mean a damaged file: a

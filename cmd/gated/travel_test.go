@@ -27,24 +27,24 @@ func TestLearnedTravelTimesSurviveARestart(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 
 	// First run: two full runs learned.
-	st, doc := openState(log)
+	k := openState(dir, false, log)
 	var gc gate.Config
-	restoreTravel(&gc, doc, log)
+	restoreTravel(&gc, k.restored, log)
 	if len(gc.Samples.Open)+len(gc.Samples.Close) != 0 {
 		t.Fatalf("first start: samples %+v, want none", gc.Samples)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	runState(ctx, st, &wg)
+	wg.Add(1)
+	go func() { defer wg.Done(); k.store.Run(ctx) }()
 	learned := position.Samples{Open: []time.Duration{8 * time.Second, 8100 * time.Millisecond}, Close: []time.Duration{7900 * time.Millisecond}}
-	saveTravel(st)(learned)
+	saveTravel(k.store)(learned)
 	cancel()
 	wg.Wait()
 
 	// A restart: the same runs.
-	_, doc = openState(log)
 	gc = gate.Config{}
-	restoreTravel(&gc, doc, log)
+	restoreTravel(&gc, openState(dir, false, log).restored, log)
 	if !slices.Equal(gc.Samples.Open, learned.Open) || !slices.Equal(gc.Samples.Close, learned.Close) {
 		t.Fatalf("after a restart: %+v, want %+v", gc.Samples, learned)
 	}
@@ -61,9 +61,8 @@ func TestLearnedTravelTimesSurviveARestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs.Reset()
-			_, doc := openState(log)
 			gc := gate.Config{}
-			restoreTravel(&gc, doc, log)
+			restoreTravel(&gc, openState(dir, false, log).restored, log)
 			if len(gc.Samples.Open)+len(gc.Samples.Close) != 0 {
 				t.Errorf("samples %+v, want none: learn again", gc.Samples)
 			}

@@ -61,7 +61,26 @@ func checkGate(c *Config, ps *problems) {
 		// UL 325: automatic closing needs entrapment protection.
 		ps.add("gate.auto_close", "needs an obstruction sensor (gpio.obstruction): a gate must not close by itself without one")
 	}
+	ps.notNegative("gate.warn_before_close", g.WarnBeforeClose)
+	if g.AutoClose > 0 {
+		// 16 CFR 1211.14: an audible and visual alarm at least 5 s before
+		// an unattended close. A simulated gate always has a siren.
+		if g.WarnBeforeClose < MinWarnBeforeClose {
+			ps.add("gate.warn_before_close", "must be at least %s with auto_close (16 CFR 1211.14), got %s", MinWarnBeforeClose, g.WarnBeforeClose)
+		}
+		if c.GPIO.Driver == "periph" && c.GPIO.Warning == "" && c.GPIO.Siren == "" {
+			ps.add("gate.auto_close", "needs an output to warn with before it closes (gpio.warning or gpio.siren)")
+		}
+	}
 }
+
+// MinWarnBeforeClose is the least warning before an automatic close.
+const MinWarnBeforeClose = 5 * time.Second
+
+// MaxObstructionTest bounds obstruction_test_time + debounce: a close's
+// answer waits for the self-test, twice that at most, and the links wait
+// two seconds for an answer.
+const MaxObstructionTest = 500 * time.Millisecond
 
 func checkGPIO(c *Config, ps *problems) {
 	g := c.GPIO
@@ -89,6 +108,15 @@ func checkGPIO(c *Config, ps *problems) {
 	if g.Debounce > time.Second {
 		ps.add("gpio.debounce", "%s is longer than any switch bounces; at most 1s", g.Debounce)
 	}
+	ps.positive("gpio.obstruction_test_time", g.ObstructionTestTime)
+	if g.ObstructionTest != "" {
+		if g.Driver == "periph" && g.Obstruction == "" {
+			ps.add("gpio.obstruction_test", "needs an obstruction sensor (gpio.obstruction) to test")
+		}
+		if t := g.ObstructionTestTime + g.Debounce; g.ObstructionTestTime > 0 && t > MaxObstructionTest {
+			ps.add("gpio.obstruction_test_time", "with debounce (%s) must be at most %s: a close waits for the test, got %s", g.Debounce, MaxObstructionTest, t)
+		}
+	}
 }
 
 // checkPins checks the pins of driver "periph": the four the gate cannot
@@ -107,6 +135,7 @@ func checkPins(g GPIO, ps *problems) {
 		{"gpio.open_limit", g.OpenLimit}, {"gpio.closed_limit", g.ClosedLimit},
 		{"gpio.obstruction", g.Obstruction}, {"gpio.motor_open", g.MotorOpen},
 		{"gpio.motor_close", g.MotorClose}, {"gpio.motor_stop", g.MotorStop}, {"gpio.siren", g.Siren},
+		{"gpio.warning", g.Warning}, {"gpio.obstruction_test", g.ObstructionTest},
 	} {
 		if p.val == "" {
 			continue

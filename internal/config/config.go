@@ -55,6 +55,8 @@ type Gate struct {
 	AutoClose         time.Duration `toml:"auto_close"`
 	AlarmDuration     time.Duration `toml:"alarm_duration"`
 	AlarmOnForcedOpen bool          `toml:"alarm_on_forced_open"`
+	WarnBeforeClose   time.Duration `toml:"warn_before_close"`
+	WarnOnRemoteClose bool          `toml:"warn_on_remote_close"`
 	// Position (SPEC.md "Position", "Home Assistant").
 	Kind               string        `toml:"kind"`       // "gate" or "garage": Home Assistant's device_class
 	OpenTime           time.Duration `toml:"open_time"`  // full travel open; 0 = learn
@@ -73,6 +75,9 @@ type GPIO struct {
 	MotorClose                string        `toml:"motor_close"`
 	MotorStop                 string        `toml:"motor_stop"`
 	Siren                     string        `toml:"siren"`
+	Warning                   string        `toml:"warning"`
+	ObstructionTest           string        `toml:"obstruction_test"`
+	ObstructionTestTime       time.Duration `toml:"obstruction_test_time"`
 	InputsActiveLow           bool          `toml:"inputs_active_low"`
 	OutputsActiveLow          bool          `toml:"outputs_active_low"`
 	OutputMode                string        `toml:"output_mode"`
@@ -121,6 +126,7 @@ func Default() Config {
 			ReverseDelay:      500 * time.Millisecond,
 			AlarmDuration:     60 * time.Second,
 			AlarmOnForcedOpen: true,
+			WarnBeforeClose:   5 * time.Second,
 			Kind:              "gate",
 		},
 		GPIO: GPIO{
@@ -130,6 +136,7 @@ func Default() Config {
 			OutputMode:                "hold",
 			PulseWidth:                500 * time.Millisecond,
 			Debounce:                  30 * time.Millisecond,
+			ObstructionTestTime:       100 * time.Millisecond,
 		},
 		Sim: Sim{TravelTime: 8 * time.Second},
 		MQTT: MQTT{

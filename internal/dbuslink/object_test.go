@@ -126,6 +126,7 @@ func TestErrorNames(t *testing.T) {
 		want string
 	}{
 		{&gate.RefusedError{Reason: gate.ReasonObstructed, Msg: "m"}, "tw.rocksaying.Gate.Error.Obstructed"},
+		{&gate.RefusedError{Reason: gate.ReasonSensorTest, Msg: "m"}, "tw.rocksaying.Gate.Error.SensorTest"},
 		{&gate.RefusedError{Reason: gate.ReasonFault, Msg: "m"}, "tw.rocksaying.Gate.Error.Fault"},
 		{&gate.RefusedError{Reason: gate.ReasonBusy, Msg: "m"}, "tw.rocksaying.Gate.Error.Busy"},
 		{&gate.RefusedError{Reason: gate.ReasonUnknown, Msg: "m"}, "tw.rocksaying.Gate.Error.Unknown"},

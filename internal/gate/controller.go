@@ -62,7 +62,15 @@ type Reply struct {
 	Cause  Cause
 	Status Status
 	Err    error
+	// Later: the answer to the oldest command whose round ended with
+	// Defer, not to this round's.
+	Later bool
 }
+
+// Defer ends the round of a command that is answered later, by a Reply
+// with Later set: a close waiting for the photo-eye self-test. Such
+// answers come in the order of their commands.
+type Defer struct{}
 
 // Wake asks for an EvTick at At, replacing any earlier Wake; a zero At
 // means nothing to wait for.
@@ -81,6 +89,7 @@ func (Reply) action()     {}
 func (Wake) action()      {}
 func (Log) action()       {}
 func (Learned) action()   {}
+func (Defer) action()     {}
 
 // maxDrives is how many drives of one round may fail before the round gives
 // up; the next event tries the lines again.
@@ -126,6 +135,11 @@ type Controller struct {
 	roundErr error
 	reply    pendingReply
 
+	held []pendingReply // commands answered when the self-test ends
+
+	// What the log was last told of the suspension of automatic closing.
+	toldStrikes, toldEye bool
+
 	failing bool      // the last round ended with an output failing
 	seq     uint64    // of the last published status
 	last    Status    // the last published status
@@ -146,12 +160,19 @@ type pendingReply struct {
 	cmd     Command
 	cause   Cause
 	err     error
+	later   bool // answered when the self-test ends
 }
 
 // NewController returns a controller for a gate with the optional lines f;
 // feed it EvStart first.
 func NewController(cfg Config, f Fitted) Controller {
-	c := Controller{cfg: cfg, has: f.outputs(), hasObstruction: f.Obstruction, m: NewMachine(cfg.Params)}
+	p := cfg.Params
+	p.EyeTest = 0
+	if f.ObstructionTest && f.Obstruction {
+		p.EyeTest = cfg.ObstructionTestTime + cfg.Debounce
+	}
+	c := Controller{cfg: cfg, has: f.outputs(), hasObstruction: f.Obstruction, m: NewMachine(p).restore(cfg.Restored)}
+	c.toldStrikes = cfg.Restored.Suspended
 	c.pos = newPosTrack(cfg)
 	c.last = c.m.Status()
 	c.last.Gate = cfg.Name
@@ -188,6 +209,9 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 	case EvCommand:
 		err := c.command(ev)
 		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, err: err}
+		if err == nil && closing(ev.Cmd) && c.m.Testing() { // a close tests the photo eye first
+			c.reply.later = true
+		}
 	case EvEdge:
 		if ev.Input < 0 || ev.Input >= NumInputs || (ev.Input == InObstruction && !c.hasObstruction) {
 			break
@@ -299,6 +323,7 @@ func (c *Controller) finish(at time.Time) []Action {
 		acts = append(acts, Log{Level: slog.LevelInfo, Msg: "outputs answer again"})
 	}
 	c.failing = c.roundErr != nil
+	acts = c.logSuspension(acts)
 
 	if d := c.deadline(); !d.Equal(c.armed) {
 		c.armed = d
@@ -312,6 +337,12 @@ func (c *Controller) finish(at time.Time) []Action {
 		st.Seq = c.seq
 		c.last = st
 		acts = append(acts, Publish{Status: st})
+	}
+	acts = c.answerHeld(acts)
+	if c.reply.pending && c.reply.later && c.m.Testing() {
+		c.held = append(c.held, c.reply)
+		c.reply = pendingReply{}
+		acts = append(acts, Defer{})
 	}
 	if c.reply.pending {
 		err := c.reply.err
@@ -351,4 +382,10 @@ func (c *Controller) deadline() time.Time {
 		}
 	}
 	return d
+}
+
+// closing reports whether cmd may start a close: close itself, or a
+// position (or the pedestrian opening) below the present one.
+func closing(cmd Command) bool {
+	return cmd == CmdClose || cmd == CmdPosition || cmd == CmdPedestrian
 }

@@ -53,10 +53,16 @@ func show(a Action) string {
 		}
 		return s
 	case Reply:
-		if a.Err == nil {
-			return fmt.Sprintf("reply %s ok #%d", a.Cmd, a.Status.Seq)
+		held := ""
+		if a.Later {
+			held = " (held)"
 		}
-		return fmt.Sprintf("reply %s refused %s #%d", a.Cmd, reasonOf(a.Err), a.Status.Seq)
+		if a.Err == nil {
+			return fmt.Sprintf("reply %s ok #%d%s", a.Cmd, a.Status.Seq, held)
+		}
+		return fmt.Sprintf("reply %s refused %s #%d%s", a.Cmd, reasonOf(a.Err), a.Status.Seq, held)
+	case Defer:
+		return "defer"
 	case Log:
 		return "log " + a.Level.String() + " " + a.Msg
 	case Learned:

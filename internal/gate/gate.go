@@ -25,6 +25,13 @@ type Pins struct {
 	MotorClose  gpio.PinOut
 	MotorStop   gpio.PinOut // pulse mode only; nil: none
 	Siren       gpio.PinOut // nil: none
+	// Warning is the pre-close warning light or buzzer; nil: the siren
+	// warns.
+	Warning gpio.PinOut
+	// ObstructionTest powers the photo eye's transmitter, so that the eye
+	// can be tested before each close; nil: no self-test. It is on while
+	// the gate runs, off at start and at exit like every output.
+	ObstructionTest gpio.PinOut
 }
 
 // OutputMode says how the motor outputs are driven.
@@ -54,6 +61,12 @@ type Config struct {
 	Position           position.Config
 	Samples            position.Samples
 	PedestrianPosition int
+	// ObstructionTestTime is how long each half of the photo-eye self-test
+	// waits for the input to follow, beyond Debounce (Pins.ObstructionTest).
+	ObstructionTestTime time.Duration
+	// Restored is what the last run left: counters, the two-strike
+	// suspension (cmd/gated keeps them with internal/state).
+	Restored Restored
 }
 
 // Options are the Gate's collaborators; the zero value is usable.
@@ -126,6 +139,9 @@ func New(cfg Config, pins Pins, opt Options) (*Gate, error) {
 		// UL 325: automatic closing needs entrapment protection.
 		return nil, errors.New("gate: auto_close needs an obstruction sensor")
 	}
+	if pins.ObstructionTest != nil && (pins.Obstruction == nil || cfg.ObstructionTestTime <= 0) {
+		return nil, errors.New("gate: the photo-eye self-test needs an obstruction sensor and a positive test time")
+	}
 	if cfg.OutputMode == "" {
 		cfg.OutputMode = Hold
 	}
@@ -155,7 +171,7 @@ func New(cfg Config, pins Pins, opt Options) (*Gate, error) {
 		stopped: make(chan struct{}),
 	}
 	g.ins = [NumInputs]gpio.PinIn{pins.OpenLimit, pins.ClosedLimit, pins.Obstruction}
-	g.outs = [NumOutputs]gpio.PinOut{pins.MotorOpen, pins.MotorClose, pins.MotorStop, pins.Siren}
+	g.outs = [NumOutputs]gpio.PinOut{pins.MotorOpen, pins.MotorClose, pins.MotorStop, pins.Siren, pins.Warning, pins.ObstructionTest}
 	st := NewController(cfg, g.fitted).Status()
 	g.status.Store(&st)
 	return g, nil
@@ -206,8 +222,10 @@ func (g *Gate) publish(st Status) {
 }
 
 // Do submits a command and waits until the gate has accepted or refused it;
-// accepted means the motion has started (or was not needed), not that it has
-// ended. It returns the status right after the command. If ctx ends first, Do
+// accepted means the motion has started (or was not needed, or its warning
+// has started), not that it has ended. A close waits for the photo-eye
+// self-test, when there is one: twice (ObstructionTestTime + Debounce) at
+// most. It returns the status right after the command. If ctx ends first, Do
 // returns a *RefusedError with ReasonBusy, and the command may still be
 // carried out if the owner had already taken it.
 func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error) {
@@ -328,6 +346,7 @@ type shell struct {
 	c     Controller
 	timer clockwork.Timer
 	wake  <-chan time.Time // the timer's channel while a Wake is in force
+	held  []chan<- result  // commands answered later (Defer), oldest first
 }
 
 // step feeds ev to the controller and carries out its actions, feeding the
@@ -352,11 +371,20 @@ func (s *shell) step(ev Event, reply chan<- result) {
 				g.publish(st) // before the log line: a write to the journal can wait
 				// Attrs, not ...any: no value boxed on every status.
 				g.log.LogAttrs(context.Background(), slog.LevelInfo, "gate", slog.String("state", string(st.State)), slog.Bool("moving", st.Moving), slog.Bool("alarm", st.Alarm),
-					slog.Bool("obstructed", st.Obstructed), slog.String("fault", string(st.Fault)), slog.String("cause", string(st.Cause)), slog.Any("position", st.positionArg()), slog.Uint64("seq", st.Seq))
+					slog.Bool("obstructed", st.Obstructed), slog.String("fault", string(st.Fault)), slog.String("cause", string(st.Cause)), slog.Any("position", st.positionArg()), slog.Bool("warning", st.Warning), slog.String("auto_close", string(st.AutoClose)), slog.Uint64("seq", st.Seq))
 			case Reply:
-				if reply != nil {
-					reply <- result{st: a.Status, err: a.Err}
+				to := reply
+				if a.Later {
+					if len(s.held) == 0 {
+						continue
+					}
+					to, s.held = s.held[0], s.held[1:]
 				}
+				if to != nil {
+					to <- result{st: a.Status, err: a.Err}
+				}
+			case Defer:
+				s.held = append(s.held, reply)
 			case Wake:
 				s.timer.Stop()
 				s.wake = nil

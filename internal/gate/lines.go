@@ -39,10 +39,12 @@ const (
 	OutMotorClose        // with OutMotorOpen and OutMotorStop: the motor lines
 	OutMotorStop         // pulse mode: the operator's stop input
 	OutSiren
+	OutWarning // the pre-close warning light or buzzer
+	OutEyeTest // powers the photo eye's transmitter: on but during its self-test
 	NumOutputs
 )
 
-var outputNames = [NumOutputs]string{"motor_open", "motor_close", "motor_stop", "siren"}
+var outputNames = [NumOutputs]string{"motor_open", "motor_close", "motor_stop", "siren", "warning", "obstruction_test"}
 
 func (o Output) String() string {
 	if o >= 0 && o < NumOutputs {
@@ -57,18 +59,22 @@ func (o Output) motor() bool { return o == OutMotorOpen || o == OutMotorClose ||
 
 // Fitted says which optional lines a gate has.
 type Fitted struct {
-	Obstruction bool
-	MotorStop   bool
-	Siren       bool
+	Obstruction     bool
+	MotorStop       bool
+	Siren           bool
+	Warning         bool
+	ObstructionTest bool
 }
 
 // Fitted returns which optional pins are set.
 func (p Pins) Fitted() Fitted {
-	return Fitted{Obstruction: p.Obstruction != nil, MotorStop: p.MotorStop != nil, Siren: p.Siren != nil}
+	return Fitted{Obstruction: p.Obstruction != nil, MotorStop: p.MotorStop != nil, Siren: p.Siren != nil,
+		Warning: p.Warning != nil, ObstructionTest: p.ObstructionTest != nil}
 }
 
 func (f Fitted) outputs() [NumOutputs]bool {
-	return [NumOutputs]bool{OutMotorOpen: true, OutMotorClose: true, OutMotorStop: f.MotorStop, OutSiren: f.Siren}
+	return [NumOutputs]bool{OutMotorOpen: true, OutMotorClose: true, OutMotorStop: f.MotorStop, OutSiren: f.Siren,
+		OutWarning: f.Warning, OutEyeTest: f.ObstructionTest}
 }
 
 // line is what the controller knows of an output line.

@@ -40,6 +40,11 @@ type Params struct {
 	AutoClose         time.Duration // 0 = off
 	AlarmDuration     time.Duration // 0 = until silenced
 	AlarmOnForcedOpen bool
+
+	// The pre-close sequence (warning.go, selftest.go).
+	WarnBeforeClose   time.Duration // warning before an automatic close
+	WarnOnRemoteClose bool          // and before a close from MQTT, D-Bus or the web
+	EyeTest           time.Duration // each half of the photo-eye self-test waits this long; 0: no test
 }
 
 // MachineEventKind says what a MachineEvent carries.
@@ -67,8 +72,10 @@ type MachineEvent struct {
 
 // Outputs are what the machine wants energised.
 type Outputs struct {
-	Motor Dir
-	Siren bool
+	Motor   Dir
+	Siren   bool
+	Warning bool // the pre-close warning
+	EyeOff  bool // the photo eye's transmitter switched off by the self-test
 }
 
 // Machine is the gate's state machine: states, motions, deadlines and the
@@ -96,6 +103,13 @@ type Machine struct {
 	alarmUntil time.Time // zero: until silenced
 
 	autoCloseAt time.Time // zero: no automatic close pending
+
+	pre       preClose // self-test and warning before a close (warning.go)
+	strikes   int      // obstruction reversals in a row during automatic closes (strikes.go)
+	suspended bool     // two strikes: no automatic close until a person commands the gate
+	eyeBad    bool     // the last self-test failed: no automatic close until one passes
+	testFail  bool     // the last self-test to end failed (selftest.go)
+	count     Counters // counters.go
 }
 
 // NewMachine returns a machine that has not started: feed it MachineStart
@@ -111,15 +125,24 @@ func (m Machine) Status() Status {
 		State:      m.state,
 		Moving:     m.motor != DirNone || m.pending != DirNone,
 		Alarm:      m.alarm,
-		Obstructed: m.in.Obstructed,
+		Obstructed: m.in.Obstructed && !m.Testing(), // the self-test cuts the beam on purpose
 		Fault:      m.fault,
 		Cause:      m.cause,
 		Since:      m.since,
+
+		Warning:      m.pre.phase == preWarn,
+		AutoClose:    m.autoCloseState(),
+		Openings:     m.count.Openings,
+		Obstructions: m.count.Obstructions,
+		Faults:       m.count.Faults,
+		TwoStrikes:   m.suspended,
 	}
 }
 
 // Outputs returns what should be energised now.
-func (m Machine) Outputs() Outputs { return Outputs{Motor: m.motor, Siren: m.alarm} }
+func (m Machine) Outputs() Outputs {
+	return Outputs{Motor: m.motor, Siren: m.alarm, Warning: m.pre.phase == preWarn, EyeOff: m.pre.phase == preEyeOff}
+}
 
 // Inputs returns the inputs the machine last saw.
 func (m Machine) Inputs() Inputs { return m.in }
@@ -143,6 +166,9 @@ func (m Machine) Deadline() (time.Time, bool) {
 		consider(m.alarmUntil)
 	}
 	consider(m.autoCloseAt)
+	if m.pre.phase != preNone {
+		consider(m.pre.until)
+	}
 	return d, !d.IsZero()
 }
 
@@ -166,6 +192,7 @@ func (m Machine) Step(ev MachineEvent) (Machine, error) {
 		// A relay that cannot be driven may be stuck on: everything off and
 		// the alarm on, so a person looks at it.
 		m.motorOff(ev.At)
+		m.cancelClose()
 		if m.state == Faulted && m.fault == FaultGPIO {
 			break // still failing: the fault, its time and the alarm stand
 		}
@@ -195,6 +222,9 @@ func (m *Machine) start(ev MachineEvent) {
 
 // enter changes the state; it leaves the fault as it is.
 func (m *Machine) enter(s State, at time.Time, c Cause) {
+	if s == Faulted && m.state != Faulted {
+		m.count.Faults++
+	}
 	m.state, m.since, m.cause = s, at, c
 	if s != Faulted {
 		m.fault = NoFault
@@ -214,6 +244,10 @@ func (m *Machine) command(ev MachineEvent) error {
 			// Invariant 3: never close into an obstruction.
 			return &RefusedError{Reason: ReasonObstructed, Msg: "the obstruction sensor is active: clear the gateway before closing"}
 		}
+		m.personCommands()
+		if ev.Cmd == CmdOpen {
+			m.cancelClose()
+		}
 		dir, target, limit := DirOpen, Open, m.in.OpenLimit
 		if ev.Cmd == CmdClose {
 			dir, target, limit = DirClose, Closed, m.in.ClosedLimit
@@ -230,12 +264,19 @@ func (m *Machine) command(ev MachineEvent) error {
 			}
 			return nil
 		}
-		if (dir == DirOpen && m.state == Opening) || (dir == DirClose && m.state == Closing) {
-			return nil // already on its way
+		if (dir == DirOpen && m.state == Opening) || (dir == DirClose && (m.state == Closing || m.pre.phase != preNone)) {
+			return nil // already on its way, or testing and warning first: not a second time
 		}
+		if dir == DirClose {
+			m.beginClose(at, ev.Cause)
+			return nil
+		}
+		m.cancelClose()
 		m.startMotion(dir, at, ev.Cause)
 	case CmdStop:
+		m.personCommands()
 		m.autoCloseAt = time.Time{}
+		m.cancelClose()
 		moving := m.motor != DirNone || m.pending != DirNone
 		m.motorOff(at)
 		if m.conflict() {
@@ -276,6 +317,9 @@ func (m *Machine) startMotion(dir Dir, at time.Time, c Cause) {
 	}
 	m.enter(state, at, c)
 	m.autoCloseAt = time.Time{}
+	if dir == DirOpen {
+		m.count.Openings++
+	}
 	if m.motor == dir {
 		return
 	}
@@ -308,7 +352,7 @@ func (m *Machine) raiseAlarm(at time.Time) {
 }
 
 func (m *Machine) scheduleAutoClose(at time.Time) {
-	if m.p.AutoClose > 0 {
+	if m.p.AutoClose > 0 && !m.suspended && !m.eyeBad {
 		m.autoCloseAt = at.Add(m.p.AutoClose)
 	}
 }
@@ -333,6 +377,8 @@ func (m *Machine) expire(at time.Time) {
 			m.raiseAlarm(d)
 		case m.alarm && !m.alarmUntil.IsZero() && !m.alarmUntil.After(d):
 			m.alarm, m.alarmUntil = false, time.Time{}
+		case m.pre.phase != preNone && !m.pre.until.After(d):
+			m.preDeadline(d)
 		case !m.autoCloseAt.IsZero() && !m.autoCloseAt.After(d):
 			m.autoCloseAt = time.Time{}
 			switch {
@@ -344,7 +390,14 @@ func (m *Machine) expire(at time.Time) {
 				gap := at.Sub(d)
 				m.autoCloseAt = d.Add(gap - gap%m.p.AutoClose).Add(m.p.AutoClose)
 			default:
-				m.startMotion(DirClose, d, CauseAutoClose)
+				// A warning or a self-test starts at the time of the event,
+				// not of the deadline: a tick that comes late must not
+				// shorten (or skip) the warning by its lateness.
+				from := d
+				if m.p.EyeTest > 0 || m.warnFor(CauseAutoClose) > 0 {
+					from = at
+				}
+				m.beginClose(from, CauseAutoClose)
 			}
 		}
 	}
@@ -360,6 +413,7 @@ func (m *Machine) inputs(ev MachineEvent) {
 	if m.conflict() {
 		m.motorOff(at)
 		m.autoCloseAt = time.Time{}
+		m.cancelClose()
 		if m.fault != FaultLimitConflict {
 			m.enter(Faulted, at, CauseInput)
 			m.fault = FaultLimitConflict
@@ -378,10 +432,23 @@ func (m *Machine) inputs(ev MachineEvent) {
 		return
 	}
 
-	if in.Obstructed != old.Obstructed {
+	if limitsChanged {
+		// Pushed by hand, or a limit reached: a close still being tested
+		// or warned of was asked of a gate that is no longer where it was.
+		m.cancelClose()
+	}
+	if m.Testing() {
+		// The self-test cuts the beam itself: it is not an obstruction.
+		m.testInput(at)
+	} else if in.Obstructed != old.Obstructed {
 		if in.Obstructed && m.state == Closing {
 			// Invariant 3: an obstruction while closing stops and re-opens.
+			m.count.Obstructions++
+			m.strike()
 			m.startMotion(DirOpen, at, CauseInput)
+		}
+		if in.Obstructed && m.pre.phase == preWarn {
+			m.obstructedWarning(at)
 		}
 		if m.state == Open && !m.autoCloseAt.IsZero() {
 			// The timer restarts on obstruction; one that stop cancelled
@@ -398,6 +465,9 @@ func (m *Machine) inputs(ev MachineEvent) {
 		m.enter(Open, at, CauseInput)
 		m.scheduleAutoClose(at)
 	case in.ClosedLimit && !old.ClosedLimit:
+		if m.state == Closing && m.cause == CauseAutoClose {
+			m.strikes = 0 // an automatic close that worked: the strikes were not in a row
+		}
 		m.motorOff(at)
 		m.enter(Closed, at, CauseInput)
 		m.autoCloseAt = time.Time{}

@@ -10,7 +10,12 @@ import "time"
 func (c *Controller) want() [NumOutputs]bool {
 	var w [NumOutputs]bool
 	out := c.m.Outputs()
-	w[OutSiren] = out.Siren
+	// Without a warning pin the siren warns (SPEC.md: warning = "" is the
+	// siren pin). The photo eye's transmitter is on but while the
+	// self-test switches it off.
+	w[OutSiren] = out.Siren || (out.Warning && !c.has[OutWarning])
+	w[OutWarning] = out.Warning
+	w[OutEyeTest] = !out.EyeOff
 	if c.cfg.OutputMode == Pulse {
 		if c.pulse.active {
 			w[c.pulse.out] = true

@@ -62,13 +62,19 @@ func (c *Controller) command(ev Event) error {
 	at := ev.At
 	c.track(at)
 	switch ev.Cmd {
-	case CmdPedestrian:
-		if c.cfg.PedestrianPosition <= 0 {
-			return &RefusedError{Reason: ReasonUnknown, Msg: `unknown command "pedestrian": pedestrian_position is not set`}
+	case CmdPedestrian, CmdPosition:
+		target := ev.Target
+		if ev.Cmd == CmdPedestrian {
+			if c.cfg.PedestrianPosition <= 0 {
+				return &RefusedError{Reason: ReasonUnknown, Msg: `unknown command "pedestrian": pedestrian_position is not set`}
+			}
+			target = c.cfg.PedestrianPosition
 		}
-		return c.goTo(at, c.cfg.PedestrianPosition, ev.Cause)
-	case CmdPosition:
-		return c.goTo(at, ev.Target, ev.Cause)
+		err := c.goTo(at, target, ev.Cause)
+		if err == nil {
+			c.m.personCommands() // a person sent the gate somewhere: two strikes are lifted
+		}
+		return err
 	case CmdOpen, CmdClose, CmdStop:
 		c.pos.goal = goal{}
 	}
@@ -144,6 +150,13 @@ func (c *Controller) steer(at time.Time) {
 	}
 	if c.m.Outputs().Motor != g.dir {
 		g.stopAt = time.Time{} // waiting for the reverse delay
+		return
+	}
+	if in := c.m.Inputs(); (g.dir == DirOpen && in.ClosedLimit) || (g.dir == DirClose && in.OpenLimit) {
+		// The estimate stays at the limit the leaf is leaving until its
+		// switch releases, whose edge steers again: a wake now would come
+		// back every millisecond while a jammed leaf holds the switch.
+		g.stopAt = time.Time{}
 		return
 	}
 	d, dur, err := c.pos.est.TimeTo(g.target, at)

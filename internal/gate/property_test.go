@@ -25,6 +25,12 @@ type checker struct {
 	autoClosed bool                  // an automatic close started in this round
 	seen       map[State]bool
 	posAt      time.Time // when the published position last changed
+
+	held        int       // closes answered later (Defer) and not yet answered
+	strikes     int       // obstruction reversals in a row during automatic closes
+	closeStart  time.Time // the machine's since of the last close motion checked
+	lastAutoSeq uint64
+	struckOut   bool // two strikes were reached: the walk tried the rule
 }
 
 func (w *world) beginRound(ev Event) {
@@ -54,7 +60,17 @@ func (w *world) action(a Action, ev Event) {
 		w.wake = a.At
 	case Publish:
 		w.publish(a.Status)
+	case Defer:
+		if w.roundEv.Kind != EvCommand || w.replied || !closing(w.roundEv.Cmd) || !w.fit.ObstructionTest {
+			w.fatalf("a defer in a round of %v %s (replied before: %v)", w.roundEv.Kind, w.roundEv.Cmd, w.replied)
+		}
+		w.replied = true
+		w.held++
 	case Reply:
+		if a.Later {
+			w.heldReply(a)
+			break
+		}
 		if w.roundEv.Kind != EvCommand || w.replied {
 			w.fatalf("a reply in a round of %v (replied before: %v)", w.roundEv.Kind, w.replied)
 		}
@@ -121,6 +137,34 @@ func (w *world) publish(st Status) {
 	}
 	if st.Cause == CauseAutoClose && st.Since.Equal(w.now) {
 		w.autoClosed = true
+	}
+	// Two strikes: reversals of automatic closes in a row, counted from
+	// the statuses.
+	switch {
+	case prev.State == Closing && prev.Cause == CauseAutoClose && st.State == Opening && st.Cause == CauseInput:
+		w.strikes++
+	case prev.State == Closing && prev.Cause == CauseAutoClose && st.State == Closed:
+		w.strikes = 0
+	}
+	if st.Warning && st.State != prev.State && prev.Seq > 0 && !prev.Warning {
+		w.fatalf("the warning changed the state: %s after %s", st.JSON(), prev.JSON())
+	}
+	if st.Warning && st.Moving {
+		w.fatalf("warning while moving: %s", st.JSON())
+	}
+}
+
+// heldReply checks the answer to a close that waited for the self-test.
+func (w *world) heldReply(r Reply) {
+	if w.held == 0 {
+		w.fatalf("a held reply with none held")
+	}
+	w.held--
+	if r.Status != w.last {
+		w.fatalf("held reply with status %s, the last published is %s", r.Status.JSON(), w.last.JSON())
+	}
+	if r.Err != nil && reasonOf(r.Err) != ReasonSensorTest && (reasonOf(r.Err) != ReasonFault || !w.failures) {
+		w.fatalf("held close refused with %v, status %s", r.Err, r.Status.JSON())
 	}
 }
 
@@ -193,6 +237,10 @@ func (w *world) checkOut(s SetOutput) {
 	if in.OpenLimit && in.ClosedLimit && o != OutMotorStop {
 		w.fatalf("%s switched on with both limits active (invariant 4)", o)
 	}
+	if o == OutMotorClose && w.c.m.state == Closing && !w.c.m.since.Equal(w.closeStart) {
+		w.closeStart = w.c.m.since
+		w.closeStarts()
+	}
 	if in.Obstructed && o == OutMotorClose {
 		w.fatalf("%s switched on while obstructed (invariant 3)", o)
 	}
@@ -236,7 +284,7 @@ func (w *world) endRound(before Controller) {
 	if w.c.Status() != st {
 		w.fatalf("Status() %s, last published %s", w.c.Status().JSON(), st.JSON())
 	}
-	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != st.Alarm {
+	if w.fit.Siren && !w.failing[OutSiren] && !w.lastFailed[OutSiren] && w.relay[OutSiren] != (st.Alarm || (st.Warning && !w.fit.Warning)) {
 		w.fatalf("siren %v, alarm %v", w.relay[OutSiren], st.Alarm)
 	}
 	// SPEC.md "Position": a change of the position the throttle holds back
@@ -302,8 +350,24 @@ func (w *world) endRound(before Controller) {
 			w.fatalf("%s still %v, the line shows %v since %v", i, l, w.sent[i], w.changed[i].Sub(t0))
 		}
 	}
-	// auto_close is cancelled by stop until the gate is opened again.
+	// Two strikes: no automatic close until a person's command.
 	ev := w.roundEv
+	if ev.Kind == EvCommand && w.replyErr == nil && (ev.Cmd == CmdOpen || ev.Cmd == CmdClose || ev.Cmd == CmdStop || ev.Cmd == CmdPosition || ev.Cmd == CmdPedestrian) {
+		w.strikes = 0
+	}
+	if st.Seq != w.lastAutoSeq && st.Cause == CauseAutoClose && st.State == Closing && w.strikes >= 2 {
+		w.fatalf("an automatic close after %d reversals in a row and no command", w.strikes)
+	}
+	if st.Cause == CauseAutoClose {
+		w.lastAutoSeq = st.Seq
+	}
+	if w.strikes >= 2 {
+		w.struckOut = true
+	}
+	if w.strikes >= 2 && st.AutoClose != AutoCloseSuspended {
+		w.fatalf("%d reversals in a row, auto_close %q", w.strikes, st.AutoClose)
+	}
+	// auto_close is cancelled by stop until the gate is opened again.
 	accepted := ev.Kind == EvCommand && w.replyErr == nil
 	rearmed := (accepted && (ev.Cmd == CmdOpen || (ev.Cmd == CmdPosition && ev.Target == 100))) || (in.OpenLimit && !before.m.Inputs().OpenLimit)
 	if w.stopped && !rearmed && w.autoClosed {
@@ -333,12 +397,20 @@ type propertyConfig struct {
 var propertyConfigs = []propertyConfig{
 	{Config{Params: testParams, InputsActiveLow: true, ObstructionNormallyClosed: true, OutputMode: Hold, PulseWidth: 500 * ms, Debounce: 30 * ms},
 		Fitted{Obstruction: true, Siren: true}, 8 * time.Second},
-	{Config{Params: Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmOnForcedOpen: true},
-		OutputMode: Hold, Debounce: 0}, fitAll, 8 * time.Second},
+	{Config{Params: Params{TravelTimeout: 5 * time.Second, ReverseDelay: 2 * time.Second, AutoClose: 10 * time.Second, AlarmOnForcedOpen: true, WarnBeforeClose: 5 * time.Second},
+		OutputMode: Hold, Debounce: 0}, Fitted{Obstruction: true, MotorStop: true, Siren: true, Warning: true}, 8 * time.Second},
 	{Config{Params: Params{TravelTimeout: 30 * time.Second, AutoClose: 3 * time.Second, AlarmDuration: 5 * time.Second},
 		InputsActiveLow: true, OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 30 * ms}, fitAll, 2 * time.Second},
 	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 300 * ms, AutoClose: 15 * time.Second, AlarmDuration: 60 * time.Second, AlarmOnForcedOpen: true},
 		ObstructionNormallyClosed: true, OutputMode: Pulse, PulseWidth: time.Second, Debounce: 10 * ms}, Fitted{Obstruction: true, Siren: true}, 12 * time.Second},
+	// Warned automatic closes, the siren warning; a tested photo eye.
+	{Config{Params: Params{TravelTimeout: 20 * time.Second, ReverseDelay: 500 * ms, AutoClose: 10 * time.Second, AlarmDuration: 30 * time.Second, AlarmOnForcedOpen: true, WarnBeforeClose: 5 * time.Second},
+		InputsActiveLow: true, ObstructionNormallyClosed: true, OutputMode: Hold, Debounce: 30 * ms, ObstructionTestTime: 100 * ms},
+		Fitted{Obstruction: true, Siren: true, ObstructionTest: true}, 8 * time.Second},
+	// Pulse mode with a warning light, remote closes warned too.
+	{Config{Params: Params{TravelTimeout: 15 * time.Second, ReverseDelay: 300 * ms, AutoClose: 3 * time.Second, AlarmDuration: 10 * time.Second, WarnBeforeClose: 5 * time.Second, WarnOnRemoteClose: true},
+		OutputMode: Pulse, PulseWidth: 500 * ms, Debounce: 10 * ms, ObstructionTestTime: 50 * ms},
+		Fitted{Obstruction: true, Siren: true, Warning: true, MotorStop: true, ObstructionTest: true}, 6 * time.Second},
 	// A gate slower than its travel_timeout: every full run times out.
 	{Config{Params: Params{TravelTimeout: 10 * time.Second, ReverseDelay: time.Second, AlarmDuration: 20 * time.Second}, OutputMode: Hold, Debounce: 50 * ms},
 		Fitted{}, 12 * time.Second},
@@ -382,6 +454,8 @@ func FuzzController(f *testing.F) {
 	f.Add(uint8(2), []byte{10, 50, 5, 7, 99, 99, 36, 40, 0, 1, 2, 3, 4, 44, 46, 99})
 	f.Add(uint8(3), []byte{37, 38, 99, 0, 26, 99, 45, 59, 59, 0, 1, 99})
 	f.Add(uint8(4), []byte{0, 43, 1, 0, 2, 99, 43, 1, 0, 0, 99, 99})
+	f.Add(uint8(4), []byte{0, 0, 0, 0, 99, 99, 99, 1, 0, 50, 99, 24, 99, 99, 36, 0, 99, 99}) // warned, tested closes
+	f.Add(uint8(5), []byte{0, 0, 0, 1, 99, 6, 99, 99, 24, 99, 47, 10, 99, 99})
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		// Long inputs add time, not cases: TestControllerProperties walks far.
 		data = data[:min(len(data), 2048)]
@@ -405,4 +479,72 @@ func FuzzController(f *testing.F) {
 			w.op()
 		}
 	})
+}
+
+// closeStarts checks a close motion as its motor line goes on: the rules
+// that must have held before it.
+func (w *world) closeStarts() {
+	m := w.c.m
+	// The self-test: with a test output, no close motion without a test
+	// that the hardware passed, one per close.
+	if w.fit.ObstructionTest && w.fit.Obstruction {
+		if !w.eyePassed {
+			w.fatalf("a close motion with no passed self-test of the photo eye")
+		}
+		w.eyePassed = false
+	}
+	// The warning: an automatic close only after warn_before_close of the
+	// warning output, on until the motion started.
+	if m.cause != CauseAutoClose || m.p.WarnBeforeClose <= 0 {
+		return
+	}
+	out := OutWarning
+	if !w.fit.Warning {
+		out = OutSiren
+	}
+	if !w.fit.Warning && !w.fit.Siren {
+		return // nothing to warn with: the configuration is refused
+	}
+	on, off := w.onAt[out], w.offAt[out]
+	if w.lastFailed[out] || w.failing[out] {
+		return // a relay that did not answer: a fault, checked elsewhere
+	}
+	if !(w.relay[out] || !off.Before(m.since)) || on.IsZero() || m.since.Sub(on) < m.p.WarnBeforeClose {
+		w.fatalf("automatic close at %v: %s on at %v, off at %v (relay %v), want on for %v before", m.since.Sub(t0), out, on.Sub(t0), off.Sub(t0), w.relay[out], m.p.WarnBeforeClose)
+	}
+}
+
+// TestTwoStrikesProperty walks gates with auto_close where people seldom
+// command them, so that automatic closes meet obstructions in a row: after
+// two reversals no automatic close may start until a person's command.
+func TestTwoStrikesProperty(t *testing.T) {
+	steps := 20_000
+	if testing.Short() {
+		steps = 2_000
+	}
+	tried := 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		for i, pc := range propertyConfigs {
+			if pc.cfg.Params.AutoClose <= 0 {
+				continue
+			}
+			t.Run(fmt.Sprintf("config=%d/seed=%d", i, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 0x2571))
+				w := newWorld(t, pc, r.IntN)
+				w.quiet = true
+				w.start()
+				for range steps {
+					w.op()
+				}
+				if w.struckOut {
+					tried++
+				}
+
+			})
+		}
+	}
+	if tried == 0 {
+		t.Errorf("no walk reached two strikes: the rule was not tried")
+	}
+	t.Logf("%d walks reached two strikes", tried)
 }

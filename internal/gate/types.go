@@ -79,6 +79,7 @@ const (
 	FaultTravel        Fault = "travel_timeout"
 	FaultLimitConflict Fault = "limit_conflict"
 	FaultGPIO          Fault = "gpio"
+	FaultSensorTest    Fault = "sensor_test" // the photo eye failed its self-test
 )
 
 // Cause says what started the current state.
@@ -106,6 +107,21 @@ type Status struct {
 	Cause      Cause     `json:"cause"`
 	Since      time.Time `json:"since"`
 	Seq        uint64    `json:"seq"`
+
+	// Warning: the pre-close warning is on, the motor not yet (warning.go).
+	Warning bool `json:"warning"`
+	// AutoClose is what automatic closing is doing: AutoCloseOff, …Idle,
+	// …Armed or …Suspended.
+	AutoClose AutoCloseState `json:"auto_close"`
+	// Counters kept across restarts (counters.go).
+	Openings     uint64 `json:"openings"`
+	Obstructions uint64 `json:"obstructions"`
+	Faults       uint64 `json:"faults"`
+
+	// TwoStrikes: automatic closing is suspended by two strikes (AutoClose
+	// says suspended for a failed self-test too). Not in the document: the
+	// state file keeps it.
+	TwoStrikes bool `json:"-"`
 
 	// Position is 0 (closed) to 100 (open) when PositionKnown; the
 	// document says null otherwise (SPEC.md "Position").
@@ -139,8 +155,14 @@ type statusJSON struct {
 	Since      string `json:"since"`
 	Seq        uint64 `json:"seq"`
 	Position   *int   `json:"position"`
-	OpenTime   string `json:"open_time,omitempty"`
-	CloseTime  string `json:"close_time,omitempty"`
+
+	Warning      bool           `json:"warning"`
+	AutoClose    AutoCloseState `json:"auto_close"`
+	Openings     uint64         `json:"openings"`
+	Obstructions uint64         `json:"obstructions"`
+	Faults       uint64         `json:"faults"`
+	OpenTime     string         `json:"open_time,omitempty"`
+	CloseTime    string         `json:"close_time,omitempty"`
 }
 
 // TimeFormat is the format of since in the status document.
@@ -148,7 +170,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // MarshalJSON implements json.Marshaler.
 func (s Status) MarshalJSON() ([]byte, error) {
-	j := statusJSON{Gate: s.Gate, State: s.State, Moving: s.Moving, Alarm: s.Alarm, Obstructed: s.Obstructed, Fault: s.Fault, Cause: s.Cause, Since: s.Since.UTC().Format(TimeFormat), Seq: s.Seq}
+	j := statusJSON{Gate: s.Gate, State: s.State, Moving: s.Moving, Alarm: s.Alarm, Obstructed: s.Obstructed, Fault: s.Fault, Cause: s.Cause, Since: s.Since.UTC().Format(TimeFormat), Seq: s.Seq,
+		Warning: s.Warning, AutoClose: s.AutoClose, Openings: s.Openings, Obstructions: s.Obstructions, Faults: s.Faults}
 	if s.PositionKnown {
 		p := s.Position
 		j.Position = &p
@@ -172,7 +195,8 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err != nil && j.Since != "" {
 		return fmt.Errorf("status: since: %w", err)
 	}
-	*s = Status{Gate: j.Gate, State: j.State, Moving: j.Moving, Alarm: j.Alarm, Obstructed: j.Obstructed, Fault: j.Fault, Cause: j.Cause, Since: t, Seq: j.Seq}
+	*s = Status{Gate: j.Gate, State: j.State, Moving: j.Moving, Alarm: j.Alarm, Obstructed: j.Obstructed, Fault: j.Fault, Cause: j.Cause, Since: t, Seq: j.Seq,
+		Warning: j.Warning, AutoClose: j.AutoClose, Openings: j.Openings, Obstructions: j.Obstructions, Faults: j.Faults}
 	if j.Position != nil {
 		s.Position, s.PositionKnown = *j.Position, true
 	}
@@ -204,11 +228,12 @@ type Reason string
 
 // Reasons for refusing a command.
 const (
-	ReasonObstructed Reason = "obstructed" // close while the obstruction sensor is active
-	ReasonFault      Reason = "fault"      // the inputs forbid motion (both limits active)
-	ReasonBusy       Reason = "busy"       // the gate did not take the command in time
-	ReasonUnknown    Reason = "unknown"    // not a command
-	ReasonStopped    Reason = "stopped"    // the gate is shutting down
+	ReasonObstructed Reason = "obstructed"  // close while the obstruction sensor is active
+	ReasonFault      Reason = "fault"       // the inputs forbid motion (both limits active)
+	ReasonBusy       Reason = "busy"        // the gate did not take the command in time
+	ReasonUnknown    Reason = "unknown"     // not a command
+	ReasonStopped    Reason = "stopped"     // the gate is shutting down
+	ReasonSensorTest Reason = "sensor_test" // close: the photo eye failed its self-test
 	// ReasonPositionUnknown: a position command while the estimate is
 	// unknown (or no full run has taught the travel time that way).
 	ReasonPositionUnknown Reason = "position_unknown"

@@ -91,9 +91,10 @@ func FuzzParseCommand(f *testing.F) {
 func TestStatusJSON(t *testing.T) {
 	taipei := time.FixedZone("CST", 8*3600)
 	s := Status{Gate: "front", State: Opening, Moving: true, Cause: CauseMQTT,
-		Since: time.Date(2026, 11, 22, 18, 15, 3, 512_999_999, taipei), Seq: 42}
+		Since: time.Date(2026, 11, 22, 18, 15, 3, 512_999_999, taipei), Seq: 42,
+		AutoClose: AutoCloseArmed, Openings: 7, Obstructions: 2, Faults: 1}
 	got := string(s.JSON())
-	want := `{"gate":"front","state":"opening","moving":true,"alarm":false,"obstructed":false,"fault":"","cause":"mqtt","since":"2026-11-22T10:15:03.512Z","seq":42,"position":null}`
+	want := `{"gate":"front","state":"opening","moving":true,"alarm":false,"obstructed":false,"fault":"","cause":"mqtt","since":"2026-11-22T10:15:03.512Z","seq":42,"position":null,"warning":false,"auto_close":"armed","openings":7,"obstructions":2,"faults":1}`
 	if got != want {
 		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}
@@ -105,7 +106,7 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(want), &back); err != nil {
 		t.Fatal(err)
 	}
-	if !back.Since.Equal(time.Date(2026, 11, 22, 10, 15, 3, 512e6, time.UTC)) || back.Seq != 42 || back.State != Opening {
+	if !back.Since.Equal(time.Date(2026, 11, 22, 10, 15, 3, 512e6, time.UTC)) || back.Seq != 42 || back.State != Opening || back.AutoClose != AutoCloseArmed || back.Openings != 7 || back.Obstructions != 2 || back.Faults != 1 {
 		t.Errorf("round trip: %+v", back)
 	}
 	whole := Status{Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Fault: FaultTravel}
@@ -121,7 +122,7 @@ func TestStatusJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"alarm", "cause", "fault", "gate", "moving", "obstructed", "position", "seq", "since", "state"}; !slices.Equal(keys, want) {
+	if want := []string{"alarm", "auto_close", "cause", "fault", "faults", "gate", "moving", "obstructed", "obstructions", "openings", "position", "seq", "since", "state", "warning"}; !slices.Equal(keys, want) {
 		t.Errorf("fields %v, want %v (SPEC.md)", keys, want)
 	}
 }

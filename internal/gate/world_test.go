@@ -34,6 +34,8 @@ type world struct {
 	jammed                 bool
 	stuckOpen, stuckClosed bool // the switch reads active whatever the gate does
 	obstructed             bool
+	eyeStuck               bool            // the photo eye's receiver ignores its transmitter
+	eyeCut, eyePassed      bool            // self-test seen by the world: cut while off; then clear while on
 	chatter                [NumInputs]bool // a bouncing contact: the line reads the other level
 	operator               Dir             // pulse mode: where the operator runs
 	sent                   [NumInputs]gpio.Level
@@ -47,6 +49,7 @@ type world struct {
 	checker                          // property_test.go
 	trail                  []trailStep
 	n                      int
+	quiet                  bool // sound hardware and few commands: automatic closes run their course
 }
 
 // trailStep is formatted only when a check fails: formatting every step
@@ -104,7 +107,27 @@ func (w *world) active(i Input) bool {
 	case InClosedLimit:
 		return w.pos <= w.band() || w.stuckClosed
 	}
-	return w.obstructed != w.cfg.ObstructionNormallyClosed
+	// With a test output, the beam is cut while the transmitter is off
+	// (unless the receiver is stuck).
+	cut := w.obstructed || (w.fit.ObstructionTest && !w.relay[OutEyeTest] && !w.eyeStuck)
+	return cut != w.cfg.ObstructionNormallyClosed
+}
+
+// eyeSeen follows the photo eye's self-test as the hardware sees it: the
+// beam cut while the transmitter was off, then clear once it is on again.
+func (w *world) eyeSeen() {
+	if !w.fit.ObstructionTest {
+		return
+	}
+	// The line as the controller reads it, bounces included: a bounce
+	// that lasts the debounce time is a level.
+	cut := (bool(w.raw(InObstruction)) != w.cfg.InputsActiveLow) != w.cfg.ObstructionNormallyClosed
+	switch {
+	case !w.relay[OutEyeTest] && cut:
+		w.eyeCut = true
+	case w.relay[OutEyeTest] && !cut && w.eyeCut:
+		w.eyeCut, w.eyePassed = false, true
+	}
 }
 
 func (w *world) raw(i Input) gpio.Level {
@@ -177,6 +200,7 @@ func (w *world) crossing() (time.Time, bool) {
 // sync sends an edge for every line whose level differs from the last one
 // sent, as the shell's watchers do.
 func (w *world) sync() {
+	w.eyeSeen()
 	for i := range NumInputs {
 		if l := w.raw(i); w.fitted(i) && l != w.sent[i] {
 			w.sent[i], w.changed[i], w.prevChanged[i] = l, w.now, w.changed[i]
@@ -232,6 +256,9 @@ func (w *world) round(ev Event) {
 		w.gaveUp = len(failed) > 0
 	}
 	w.endRound(before)
+	if w.fit.ObstructionTest {
+		w.sync() // the eye's transmitter may have changed the obstruction line
+	}
 }
 
 var errRelay = errors.New("relay driver not answering")
@@ -255,6 +282,9 @@ func (w *world) out(s SetOutput) error {
 	}
 	w.checkOut(s)
 	w.relay[o] = s.On
+	if o == OutEyeTest && !s.On {
+		w.eyeCut = false // a new test begins
+	}
 	if !s.On {
 		w.offAt[o] = w.now
 		return nil
@@ -342,6 +372,19 @@ func (w *world) command() {
 // op does one random thing to the world.
 func (w *world) op() {
 	switch n := w.pick(100); {
+	case w.quiet:
+		// Sound hardware, few commands, obstructions coming and going.
+		switch {
+		case n < 3:
+			w.command()
+		case n < 25:
+			w.obstructed = !w.obstructed
+			w.sync()
+		case n < 27:
+			w.late(time.Duration(w.pick(30_000)+1) * ms)
+		default:
+			w.advance(time.Duration(w.pick(3_000)+1)*ms, false)
+		}
 	case n < 22:
 		w.command()
 	case n < 30:
@@ -355,6 +398,11 @@ func (w *world) op() {
 		w.sync()
 	case n < 36:
 		w.jammed = !w.jammed
+	case n < 37 && w.fit.ObstructionTest && (w.eyeStuck || w.pick(8) == 0):
+		// A stuck eye, now and then, mended soon: most closes must be
+		// able to pass their test, or the walk tests little else.
+		w.eyeStuck = !w.eyeStuck
+		w.sync()
 	case n < 38: // pushed by hand
 		w.pos = time.Duration(w.pick(5)) * w.travel / 4
 		w.sync()

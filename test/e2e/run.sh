@@ -160,6 +160,13 @@ call_as() { # call_as USER METHOD: a gate command over the system bus
 		as_user "$user" busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate "$method"
 	fi
 }
+# openings: the openings counter of GetStatus's document.
+openings() {
+	in_ct busctl --system call tw.rocksaying.Gate /tw/rocksaying/Gate tw.rocksaying.Gate GetStatus 2>/dev/null |
+		tr -d '\\' | grep -o '"openings":[0-9]*' | cut -d: -f2
+}
+openings_are() { [ "$(openings)" = "$1" ]; }
+state_file_has() { in_ct grep -q -- "$1" /var/lib/gated/state.json; }
 retained() { in_ct mosquitto_sub -h 127.0.0.1 -C 1 -W 5 -t "$prefix/$1"; }
 retained_has() { local m; m=$(retained "$1") && grep -q -- "$2" <<<"$m"; }
 
@@ -338,6 +345,30 @@ else
 fi
 check "SIGSTOPped gated: restarted with a new MainPID" wait_for 15 restarted
 
+# --- state kept across restarts (StateDirectory=gated) -------------------------------
+check "/var/lib/gated owned by gated, mode 700" test "$(in_ct stat -c %U:%a /var/lib/gated 2>&1)" = gated:700
+count=$(openings)
+if [ -n "$count" ] && [ "$count" -ge 2 ]; then
+	pass "the status counts openings: $count"
+else
+	fail "the status counts openings (got: ${count:-nothing}, want at least 2)"
+fi
+check "the state file holds the openings" wait_for 10 state_file_has "\"openings\": $count"
+check "state file owned by gated" test "$(in_ct stat -c %U /var/lib/gated/state.json 2>&1)" = gated
+in_ct systemctl restart gated.service
+check "systemctl restart gated: the openings survive" wait_for 15 openings_are "$count"
+in_ct mosquitto_pub -h 127.0.0.1 -q 1 -t "$prefix/command" -m open
+check "one more opening after the restart" wait_for 15 openings_are "$((count + 1))"
+check "  ... written to the state file" wait_for 10 state_file_has "\"openings\": $((count + 1))"
+# The restarts above count against StartLimitBurst=5 in 60 s: start afresh.
+in_ct systemctl reset-failed gated.service
+kill_pid=$(prop MainPID)
+in_ct kill -KILL "$kill_pid"
+killed_and_back() { local pid; pid=$(prop MainPID); [ "$pid" != 0 ] && [ "$pid" != "$kill_pid" ] && openings_are "$((count + 1))"; }
+check "kill -9: restarted, the openings survive" wait_for 20 killed_and_back
+in_ct mosquitto_pub -h 127.0.0.1 -q 1 -t "$prefix/command" -m close
+check "closed again after the kill" wait_for 15 state_is closed
+
 # --- upgrade: the edited conffile is kept ---------------------------------------------
 in_ct sed -i 's/^name = "e2e"$/name = "e2e-edited"/' /etc/gated/gated.toml
 in_ct systemctl restart gated.service
@@ -378,6 +409,7 @@ else
 fi
 left=$(in_ct sh -c 'while read -r f; do [ -d "$f" ] && continue; [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done; true' < "$run/files")
 check "purge leaves none of the package's files${left:+ (left: $(echo $left))}" test -z "$left"
+check "purge removes /var/lib/gated" in_ct test ! -e /var/lib/gated
 check "purge removes /etc/gated, with the password_file and certificate in it" in_ct test ! -e /etc/gated
 check "purge removes the MQTT password credential" in_ct test ! -e /etc/credstore/gated-mqtt-password
 check "purge removes /usr/share/doc/gated" in_ct test ! -e /usr/share/doc/gated
