@@ -22,8 +22,8 @@ import (
 // relay would stay energised until something else stopped the gate.
 //
 // It opens only the output pins, never the inputs. systemd runs it once the
-// main process is gone, and the kernel refuses a GPIO line that a running
-// gated still holds (EBUSY), so it cannot fight one. It returns 0 when every
+// main process is gone; on the GPIO character device the kernel also refuses
+// it a line that a running gated still holds (EBUSY). It returns 0 when every
 // output was switched off, 1 when one could not be (the error on stderr,
 // every other output still tried).
 func outputsOff(cfg config.Config, log *slog.Logger) int {
