@@ -532,8 +532,10 @@ pulses_ok() {
 	local want=(open stop close) i=0 x
 	for x in $p; do
 		[ "${x%%:*}" = "${want[$i]:-}" ] || return 1
-		# at least pulse_width; the emulated CPU may end one late
-		[ "${x#*:}" -ge 399 ] && [ "${x#*:}" -le 800 ] || return 1
+		# pulse_width, give or take the emulated CPU: gated times a pulse
+		# from the clock it read before setting the line, and a guest
+		# descheduled in between makes the contact that much shorter.
+		[ "${x#*:}" -ge 350 ] && [ "${x#*:}" -le 800 ] || return 1
 		i=$((i + 1))
 	done
 	[ "$i" = 3 ]
