@@ -447,8 +447,12 @@ check "systemctl stop: result success, ExecStopPost exited 0" \
 	eval '[ "$(systemctl show -P Result gated.service)" = success ] && systemctl show -P ExecStopPost gated.service | grep -q "status=0"'
 
 # =====================================================================================
-# kill -9 and the watchdog: outputs off all the same.
+# kill -9 and the watchdog: outputs off all the same. A short watchdog from
+# here on, so that a hang is caught quickly (and one restart fewer).
 # =====================================================================================
+mkdir -p /run/systemd/system/gated.service.d
+printf '[Service]\nWatchdogSec=3s\n' > /run/systemd/system/gated.service.d/e2e-watchdog.conf
+systemctl daemon-reload
 start_gated
 from_closed
 dbus Open >/dev/null
@@ -462,11 +466,6 @@ mark "killed"
 check "kill -9: ExecStopPost gated -outputs-off switched every output off after gated[$pid] was gone" \
 	offpost_after_exit kill killed "$pid"
 
-mkdir -p /run/systemd/system/gated.service.d
-printf '[Service]\nWatchdogSec=3s\n' > /run/systemd/system/gated.service.d/e2e-watchdog.conf
-systemctl daemon-reload
-systemctl reset-failed gated.service 2>/dev/null
-systemctl restart gated.service
 from_closed
 dbus Open >/dev/null
 wait_for 20 out_active "$MOTOR_OPEN"
@@ -479,14 +478,16 @@ check "watchdog: restarted" wait_for 60 restarted
 mark "hung"
 check "watchdog: ExecStopPost gated -outputs-off switched every output off after gated[$pid] was gone" \
 	offpost_after_exit hang hung "$pid"
+systemctl stop gated.service
 rm /run/systemd/system/gated.service.d/e2e-watchdog.conf
 systemctl daemon-reload
 
 # =====================================================================================
-# Active-low relay board.
+# An active-low relay board, in pulse mode: a contact of pulse_width (400 ms)
+# on the right input.
 # =====================================================================================
-systemctl stop gated.service
-conf true hold
+conf true pulse
+outputs=("$MOTOR_OPEN" "$MOTOR_CLOSE" "$MOTOR_STOP" "$SIREN")
 mark "active low"
 start_gated
 check "outputs_active_low=true: every output reads inactive (high) right after start ($(levels))" all_inactive
@@ -494,25 +495,11 @@ mark "first command, active low"
 check "no output was set active (low) from the line requests on (kernel trace), outputs_active_low=true" \
 	no_active_set "active low" "first command, active low"
 from_closed
-mqtt open
-check "outputs_active_low=true, MQTT open: $MOTOR_OPEN low, $MOTOR_CLOSE high" \
-	wait_for 20 eval 'out_active "$MOTOR_OPEN" && out_inactive "$MOTOR_CLOSE" && [ "$(val "$MOTOR_OPEN")" = 0 ]'
-switch_open "$CLOSED_LIMIT"
-sleep 0.3
-switch_closed "$OPEN_LIMIT"
-check "outputs_active_low=true: open limit, $MOTOR_OPEN back high" wait_for 20 eval 'state_is open && out_inactive "$MOTOR_OPEN"'
-
-# =====================================================================================
-# Pulse mode: a contact of pulse_width (400 ms) on the right input.
-# =====================================================================================
-systemctl stop gated.service
-conf true pulse
-outputs=("$MOTOR_OPEN" "$MOTOR_CLOSE" "$MOTOR_STOP" "$SIREN")
-start_gated
-from_closed
 mark "pulses"
 pid=$(mainpid)
 mqtt open
+# A 400 ms pulse is too short to catch by polling sysfs here: the kernel's
+# trace below shows it.
 wait_for 20 state_is opening
 switch_open "$CLOSED_LIMIT" # the operator moves the gate off its limit
 sleep 1
@@ -543,7 +530,7 @@ pulses_ok() {
 	done
 	[ "$i" = 3 ]
 }
-check "pulse mode: open, stop, close give one pulse each on motor_open, motor_stop, motor_close, 400 ms wide (ms: ${p:-none})" pulses_ok
+check "pulse mode, outputs_active_low=true: open, stop, close give one low pulse each on motor_open, motor_stop, motor_close, 400 ms wide (ms: ${p:-none})" pulses_ok
 check "pulse mode: every output inactive between pulses ($(levels))" all_inactive
 
 # =====================================================================================
