@@ -5,19 +5,23 @@ VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build deps test vet unit cross lint fuzz bench deb e2e unit-check clean
+.PHONY: all build deps test vet unit cross lint fuzz bench deb e2e e2e-gpio unit-check clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-# What the tests, `make deb` and `make e2e` need from Debian: real peers
-# (mosquitto, dbus-daemon), busctl and gdbus, qemu user emulation, the
-# packaging tools and systemd-nspawn. apt-get runs as root: directly when you
-# are root (containers, CI images have no sudo), else through sudo.
+# What the tests, `make deb`, `make e2e` and `make e2e-gpio` need from Debian:
+# real peers (mosquitto, dbus-daemon), busctl and gdbus, qemu user emulation,
+# the packaging tools and systemd-nspawn; for e2e-gpio qemu system emulation,
+# the image tools (mkfs.ext4 -d, cpio, a static busybox, depmod) and the
+# compiler the Debian kernel's headers name (gcc-12). apt-get runs as root:
+# directly when you are root (containers, CI images have no sudo), else
+# through sudo.
 DEPS := mosquitto mosquitto-clients dbus-daemon systemd libglib2.0-bin util-linux \
-	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file
+	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file \
+	qemu-system-x86 e2fsprogs cpio busybox-static kmod xz-utils gcc-12 make libelf1
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -80,6 +84,14 @@ deb:
 e2e:
 	LINTIAN=0 packaging/build-deb.sh amd64
 	test/e2e/run.sh dist/gated_$(VERSION)_amd64.deb
+
+# The amd64 package on real kernel GPIO lines: a Debian bookworm guest under
+# qemu-system-x86_64 (TCG) with a pinned Debian kernel and gpio-sim, built
+# out of tree here (root; test/e2e-gpio/run.sh). Kernel packages, module,
+# rootfs and image are cached in /var/cache/gated-e2e-gpio.
+e2e-gpio:
+	LINTIAN=0 packaging/build-deb.sh amd64
+	test/e2e-gpio/run.sh dist/gated_$(VERSION)_amd64.deb
 
 # SPEC.md: systemd-analyze security gated.service at or below 2.0.
 unit-check:

@@ -46,6 +46,7 @@ type flags struct {
 	demo        bool
 	logLevel    string
 	version     bool
+	outputsOff  bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -58,8 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "-simulate with an embedded MQTT broker on 127.0.0.1 and the session bus if there is one")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.outputsOff, "outputs-off", false, "switch every configured output to its inactive level and exit (gated.service's ExecStopPost=)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-log-level LEVEL] [-version]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-log-level LEVEL] [-outputs-off] [-version]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +102,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.checkConfig {
 		fmt.Fprint(stdout, cfg.String())
 		return exitOK
+	}
+	if f.outputsOff {
+		return outputsOff(cfg, log)
 	}
 	if err := serve(ctx, cfg, f, log); err != nil {
 		log.Error("gated stopped", "err", err)

@@ -10,7 +10,8 @@
 # `gated -check-config -config configs/demo.toml` and `gatectl --help`
 # under qemu-aarch64-static / qemu-arm-static explicitly (binfmt_misc need
 # not be registered), and runs the pure-Go packages' tests
-# (internal/gate, internal/config, internal/sim: no peers) with
+# (internal/gate, internal/config, internal/sim: no peers; internal/gpiocdev:
+# the kernel structures' layout on 32-bit arm) with
 # `go test -exec qemu-…-static`.
 #
 # Needs qemu-user-static. Prints PASS/FAIL per check and
@@ -22,7 +23,7 @@ cd "$root"
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOOS=linux
 unset GOFLAGS
-test_pkgs=(./internal/gate/... ./internal/config/... ./internal/sim/...)
+test_pkgs=(./internal/gate/... ./internal/config/... ./internal/sim/... ./internal/gpiocdev/...)
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
