@@ -43,16 +43,7 @@ func parsePositionSet(payload []byte, retained bool) (request, error) {
 }
 
 func (l *Link) onPositionSet(_ mqtt.Client, m mqtt.Message) {
-	req, err := parsePositionSet(m.Payload(), m.Retained())
-	if err != nil {
-		l.answer(req, gate.Status{}, err, noWait)
-		return
-	}
-	select {
-	case l.jobs <- job{req: req}:
-	default:
-		l.answer(req, gate.Status{}, &gate.RefusedError{Reason: gate.ReasonBusy, Msg: "too many commands waiting for the gate: command dropped"}, noWait)
-	}
+	l.enqueue(parsePositionSet(m.Payload(), m.Retained()))
 }
 
 // positionPayload is <prefix>/position's payload for st: the bare integer,

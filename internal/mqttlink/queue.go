@@ -34,7 +34,13 @@ type result struct {
 }
 
 func (l *Link) onCommand(_ mqtt.Client, m mqtt.Message) {
-	req, err := l.parse(m.Payload(), m.Retained())
+	l.enqueue(l.parse(m.Payload(), m.Retained()))
+}
+
+// enqueue queues a parsed command for the worker, or answers at once: a
+// malformed one with its error, and any when the queue is full. A paho
+// handler calls it, so it never waits.
+func (l *Link) enqueue(req request, err error) {
 	if err != nil {
 		l.answer(req, gate.Status{}, err, noWait)
 		return
