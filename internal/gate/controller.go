@@ -27,6 +27,7 @@ type Event struct {
 	Kind   EventKind
 	Cmd    Command
 	Cause  Cause
+	Who    string // EvCommand: who asked, as the link names them; only recorded
 	Input  Input
 	Level  gpio.Level
 	Levels [NumInputs]gpio.Level // EvStart; an input that is not fitted is ignored
@@ -59,6 +60,7 @@ type Publish struct{ Status Status }
 type Reply struct {
 	Cmd    Command
 	Cause  Cause
+	Who    string // the command's Event.Who: Reply is the record of each command
 	Status Status
 	Err    error
 }
@@ -141,6 +143,7 @@ type pendingReply struct {
 	pending bool
 	cmd     Command
 	cause   Cause
+	who     string
 	err     error
 }
 
@@ -183,7 +186,7 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 	case EvCommand:
 		var err error
 		c.m, err = c.m.Step(MachineEvent{At: at, Kind: MachineCommand, Cmd: ev.Cmd, Cause: ev.Cause})
-		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, err: err}
+		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, who: ev.Who, err: err}
 	case EvEdge:
 		if ev.Input < 0 || ev.Input >= NumInputs || (ev.Input == InObstruction && !c.hasObstruction) {
 			break
@@ -313,7 +316,7 @@ func (c *Controller) finish() []Action {
 			// be told ok.
 			err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + c.roundErr.Error()}
 		}
-		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Status: c.last, Err: err})
+		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Who: c.reply.who, Status: c.last, Err: err})
 		c.reply = pendingReply{}
 	}
 	return acts

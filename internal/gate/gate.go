@@ -85,11 +85,13 @@ type Gate struct {
 
 	mu   sync.Mutex
 	subs map[chan Status]struct{}
+	cmds map[chan Reply]struct{} // SubscribeCommands; made on first use
 }
 
 type request struct {
 	cmd   Command
 	cause Cause
+	who   string
 	reply chan result // buffered: the owner never waits for a caller
 }
 
@@ -197,10 +199,16 @@ func (g *Gate) publish(st Status) {
 // returns a *RefusedError with ReasonBusy, and the command may still be
 // carried out if the owner had already taken it.
 func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error) {
+	return g.DoAs(ctx, cmd, cause, "")
+}
+
+// DoAs is Do for a caller the links can name (who, e.g. an MQTT id or a
+// user): who goes into the command's record (SubscribeCommands).
+func (g *Gate) DoAs(ctx context.Context, cmd Command, cause Cause, who string) (Status, error) {
 	if !g.running.Load() {
 		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate is not running"}
 	}
-	r := request{cmd: cmd, cause: cause, reply: make(chan result, 1)}
+	r := request{cmd: cmd, cause: cause, who: who, reply: make(chan result, 1)}
 	stopped := &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
 	select {
 	case g.reqs <- r:
@@ -289,7 +297,7 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		case <-beat:
 			g.opt.Heartbeat()
 		case r := <-g.reqs:
-			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Cause: r.cause}, r.reply)
+			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Cause: r.cause, Who: r.who}, r.reply)
 		case e := <-g.edges:
 			s.step(Event{At: g.clk.Now(), Kind: EvEdge, Input: e.in, Level: e.level}, nil)
 		case <-s.wake:
@@ -331,6 +339,7 @@ func (s *shell) step(ev Event, reply chan<- result) {
 				if reply != nil {
 					reply <- result{st: a.Status, err: a.Err}
 				}
+				g.record(a)
 			case Wake:
 				s.timer.Stop()
 				s.wake = nil
