@@ -79,6 +79,7 @@ type Cause string
 const (
 	CauseMQTT      Cause = "mqtt"
 	CauseDBus      Cause = "dbus"
+	CauseWeb       Cause = "web"
 	CauseAutoClose Cause = "auto_close"
 	CauseInput     Cause = "input"
 	CauseTimeout   Cause = "timeout"
