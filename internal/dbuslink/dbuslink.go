@@ -35,7 +35,8 @@ var ErrNameOwned = errors.New("dbus: name " + dbusapi.Name + " is already owned 
 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
-	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
+	// DoAs is Do with who asked: "uid 1000 (alice)", for the history.
+	DoAs(ctx context.Context, cmd gate.Command, cause gate.Cause, who string) (gate.Status, error)
 	Status() gate.Status
 	Subscribe() (<-chan gate.Status, func())
 }
@@ -56,6 +57,8 @@ type Options struct {
 	Backoff time.Duration
 	// MaxBackoff caps the wait between reconnection attempts. 0: 30s.
 	MaxBackoff time.Duration
+	// History serves GetEvents (events.go); nil: an empty history.
+	History History
 }
 
 // How long a D-Bus caller waits for the gate to take a command, and how

@@ -6,7 +6,6 @@ package dbuslink
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -45,10 +44,11 @@ func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
 	// Ask the bus who the caller is before replying: once it has the reply
 	// the caller may be gone, and the bus forgets it.
 	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
+	who := callerOf(uid) // who.go
 	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
 	defer cancel()
-	st, err := o.s.g.Do(ctx, cmd, gate.CauseDBus)
-	go o.audit(cmd, string(sender), uid, err)
+	st, err := o.s.g.DoAs(ctx, cmd, gate.CauseDBus, who)
+	go o.audit(cmd, string(sender), who, err)
 	// Reply after the PropertiesChanged and StatusChanged of the status the
 	// command made: the bus delivers one sender's messages in order, so a
 	// caller that reads State on the reply sees that status or a newer one.
@@ -62,16 +62,11 @@ func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
 	return nil
 }
 
-// audit logs who asked for what, with the caller's uid.
-func (o *object) audit(cmd gate.Command, sender string, uidCall *dbus.Call, cmdErr error) {
+// audit logs who asked for what: the caller's uid and user name.
+func (o *object) audit(cmd gate.Command, sender, who string, cmdErr error) {
 	attrs := []any{"command", cmd, "sender", sender}
-	select {
-	case c := <-uidCall.Done:
-		var uid uint32
-		if c.Store(&uid) == nil {
-			attrs = append(attrs, "uid", uid)
-		}
-	case <-time.After(time.Second):
+	if who != "" {
+		attrs = append(attrs, "caller", who)
 	}
 	if cmdErr != nil {
 		o.s.log.Info("command refused", append(attrs, "err", cmdErr)...)

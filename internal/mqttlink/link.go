@@ -38,9 +38,10 @@ import (
 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
-	// Do submits a command and returns once the gate accepted or refused
-	// it (a *gate.RefusedError), or ctx ended.
-	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
+	// DoAs submits a command and returns once the gate accepted or refused
+	// it (a *gate.RefusedError), or ctx ended; who (the command's id) goes
+	// into the gate's record of it, for the history.
+	DoAs(ctx context.Context, cmd gate.Command, cause gate.Cause, who string) (gate.Status, error)
 	// Status returns the latest status without blocking.
 	Status() gate.Status
 	// Subscribe returns the current status and then every new one; the

@@ -133,7 +133,7 @@ func (l *Link) worker(ctx context.Context) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
-			st, err := l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
+			st, err := l.g.DoAs(dctx, j.req.Cmd, gate.CauseMQTT, j.req.ID)
 			cancel()
 			l.answer(j.req, st, err, resultWait)
 		}
