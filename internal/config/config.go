@@ -36,6 +36,8 @@ type Config struct {
 	Sim  Sim  `toml:"sim"`
 	MQTT MQTT `toml:"mqtt"`
 	DBus DBus `toml:"dbus"`
+	Web  Web  `toml:"web"`     // web.go
+	Hist Hist `toml:"history"` // web.go
 
 	file string // where it was read from, for KeyError
 	src  string
@@ -135,6 +137,7 @@ func Default() Config {
 			DiscoveryPrefix: "homeassistant",
 		},
 		DBus: DBus{Bus: "system"},
+		Hist: Hist{Keep: 2160 * time.Hour, MaxEvents: 100000},
 	}
 }
 
