@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -84,6 +85,7 @@ type Service struct {
 	// Owned by Run's goroutine after Start returns.
 	conn  *dbus.Conn
 	props *prop.Properties
+	up    atomic.Bool // Connected
 
 	// shown is the seq of the latest status shown on the bus (or held by
 	// the properties at export). A method call replies once the status it
@@ -168,6 +170,10 @@ func Start(ctx context.Context, cfg Config, g Gate, opt Options) (*Service, erro
 	return s, nil
 }
 
+// Connected reports whether the service is on its bus now, owning the
+// name; false while it reconnects and after Run returns.
+func (s *Service) Connected() bool { return s.up.Load() }
+
 // Run forwards every new status as the StatusChanged signal and as
 // PropertiesChanged until ctx ends; then it releases the name, closes the
 // connection and returns nil. If the bus goes away, Run logs it and
@@ -190,6 +196,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case st := <-sub:
 			s.publish(st)
 		case <-s.conn.Context().Done():
+			s.up.Store(false)
 			if ctx.Err() != nil {
 				continue // shutting down: the conn was closed by us
 			}
@@ -286,6 +293,7 @@ func (s *Service) connect(ctx context.Context) error {
 		s.conn.Close()
 	}
 	s.conn, s.props = conn, props
+	s.up.Store(true)
 	s.shown.set(st.Seq)
 	return nil
 }
@@ -405,6 +413,7 @@ func setProp(p *prop.Properties, name string, v any) (err error) {
 
 // release gives the name back and closes the connection.
 func (s *Service) release() {
+	s.up.Store(false)
 	if s.conn == nil || !s.conn.Connected() {
 		return
 	}
