@@ -16,6 +16,9 @@ import (
 	"syscall"
 )
 
+// stdin is what -hash-password reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
 // version is set at build time: -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
@@ -46,6 +49,7 @@ type flags struct {
 	demo        bool
 	logLevel    string
 	version     bool
+	hashPass    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -58,8 +62,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "-simulate with an embedded MQTT broker on 127.0.0.1 and the session bus if there is one")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.hashPass, "hash-password", false, "read a password on stdin, print its bcrypt hash for web.users_file and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-log-level LEVEL] [-version]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-hash-password] [-log-level LEVEL] [-version]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if f.version {
 		fmt.Fprintf(stdout, "gated %s\n", version)
+		return exitOK
+	}
+	if f.hashPass {
+		if err := hashPassword(stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "gated: -hash-password: %v\n", err)
+			return exitUsage
+		}
 		return exitOK
 	}
 	level, err := parseLevel(f.logLevel)
