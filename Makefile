@@ -14,10 +14,12 @@ build:
 
 # What the tests, `make deb` and `make e2e` need from Debian: real peers
 # (mosquitto, dbus-daemon), busctl and gdbus, qemu user emulation, the
-# packaging tools and systemd-nspawn. apt-get runs as root: directly when you
+# packaging tools and systemd-nspawn, and chromium for the web panel's
+# browser tests (internal/weblink, chromedp). apt-get runs as root: directly when you
 # are root (containers, CI images have no sudo), else through sudo.
 DEPS := mosquitto mosquitto-clients dbus-daemon systemd libglib2.0-bin util-linux \
-	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file
+	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file \
+	chromium
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"rocksaying.tw/gated/internal/gate"
 	"rocksaying.tw/gated/internal/history"
@@ -34,7 +35,8 @@ type pages struct {
 }
 
 func newPages() (*pages, error) {
-	funcs := template.FuncMap{"sentence": refusalSentence}
+	funcs := template.FuncMap{"sentence": refusalSentence, "when": when, "words": words,
+		"has": func(m map[string]any, k string) bool { _, ok := m[k]; return ok }}
 	p := &pages{}
 	var err error
 	if p.panel, err = template.New("panel.html").Funcs(funcs).ParseFS(templateFS, "templates/panel.html", "templates/head.html"); err != nil {
@@ -156,4 +158,21 @@ func render(w http.ResponseWriter, t *template.Template, code int, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	w.Write(b.Bytes())
+}
+
+// when shows the status's since for people, in the server's time zone
+// (the script shows it in the phone's).
+func when(v any) string {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.Local().Format("Jan 2, 15:04")
+}
+
+// words turns a cause (auto_close) into words (auto close).
+func words(v any) string {
+	s, _ := v.(string)
+	return strings.ReplaceAll(s, "_", " ")
 }

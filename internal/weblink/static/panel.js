@@ -19,6 +19,12 @@
     return st.obstructed ? texts.alerts.obstructed : "";
   }
 
+  function when(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+
   function orDash(v) { return v === undefined || v === null ? "–" : String(v); }
 
   function render(st) {
@@ -35,12 +41,14 @@
     $("warning").hidden = !st.warning;
     show($("alert"), alertOf(st));
     $("alarm").textContent = st.alarm ? "on" : "off";
-    $("since").textContent = st.since;
-    $("cause").textContent = st.cause;
-    $("auto_close").textContent = st.auto_close || "off";
-    $("openings").textContent = orDash(st.openings);
-    $("obstructions").textContent = orDash(st.obstructions);
-    $("faults").textContent = orDash(st.faults);
+    $("since").textContent = when(st.since);
+    $("since").setAttribute("datetime", st.since);
+    $("cause").textContent = String(st.cause || "").replaceAll("_", " ");
+    for (const k of ["auto_close", "openings", "obstructions", "faults"]) {
+      // Shown when the status has the field: older gated versions do not.
+      $("row-" + k).hidden = !(k in st);
+      $(k).textContent = orDash(st[k]);
+    }
   }
 
   function linkWord(v) { return v === null ? "off" : v ? "connected" : "disconnected"; }
@@ -51,11 +59,11 @@
   }
 
   function describe(e) {
-    const at = new Date(e.at).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const at = when(e.at);
     if (e.kind === "command") {
       return at + " " + e.command + " by " + (e.who || e.source) + " (" + e.source + "): " + (e.ok ? "ok" : "refused, " + e.error);
     }
-    return at + " " + e.state + " (" + e.cause + ")";
+    return at + " " + e.state + " (" + String(e.cause || "").replaceAll("_", " ") + ")";
   }
 
   async function loadEvents() {
@@ -78,10 +86,12 @@
     } catch (_) { /* the stream shows that gated is away */ }
   }
 
+  let live = false;
   function setLive(on) {
-    const live = $("live");
-    live.textContent = on ? "connected" : "disconnected: reconnecting…";
-    live.className = on ? "" : "live-off";
+    live = on;
+    const el = $("live");
+    el.textContent = on ? "connected" : "disconnected: reconnecting…";
+    el.className = on ? "" : "live-off";
     document.body.classList.toggle("offline", !on);
   }
 
@@ -129,7 +139,10 @@
       try { res = await r.json(); } catch (_) { /* not a document */ }
       if (r.ok && res.ok) {
         $("done").textContent = "Done: " + button.value + ".";
-        if (res.state) {
+        // The stream brings the status the command made, in order with
+        // every other; the answer may arrive after a newer status, so it
+        // is shown only while the stream is down.
+        if (res.state && !live) {
           $("state").textContent = res.state;
           $("state").className = "state state-" + res.state;
         }
