@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// The hash of "correct horse", bcrypt cost 4.
-const webHash = "$2y$04$.nqscZjsCVs7G4i80pl1jevY1z7PwXHfnaWyAXJdHw5LhPKk6mP1S"
+// The hash of "hunter2", bcrypt cost 4.
+const webHash = "$2y$04$.nqscZjsCWn65lDKTu7Vq.UTcb1afOb0Q59pCnTHYrm0f2vg2P/sy"
 
 func TestWeb(t *testing.T) {
 	dir := t.TempDir()
