@@ -21,17 +21,28 @@ import (
 	"rocksaying.tw/gated/internal/webauth"
 )
 
-// Gate is what the link needs of the gate (*gate.Gate).
+// Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
+	// Status returns the latest status without blocking.
 	Status() gate.Status
+	// Subscribe returns the current status and then every new one; the
+	// gate never waits for the reader (a slow one misses statuses, never
+	// the latest). cancel ends the subscription.
 	Subscribe() (<-chan gate.Status, func())
+	// SubscribeCommands returns the record of every command the gate
+	// answers from now on, with the same never-wait rule.
 	SubscribeCommands() (<-chan gate.Reply, func())
+	// DoAs submits a command and returns once the gate accepted or refused
+	// it (a *gate.RefusedError), or ctx ended (refused as busy); who is
+	// recorded with it.
 	DoAs(ctx context.Context, cmd gate.Command, cause gate.Cause, who string) (gate.Status, error)
 }
 
 // History is what the link reads of the event history (*history.Store; a
 // nil store lists nothing).
 type History interface {
+	// List returns up to limit events (0: a default; capped), newest
+	// first, with seq below before (0: from the newest).
 	List(limit int, before uint64) ([]history.Event, error)
 }
 
