@@ -14,14 +14,15 @@ build:
 
 # What the tests, `make deb`, `make e2e` and `make e2e-gpio` need from Debian:
 # real peers (mosquitto, dbus-daemon), busctl and gdbus, qemu user emulation,
-# the packaging tools and systemd-nspawn; for e2e-gpio qemu system emulation,
-# the image tools (mkfs.ext4 -d, cpio, a static busybox, depmod) and the
-# compiler the Debian kernel's headers name (gcc-12). apt-get runs as root:
-# directly when you are root (containers, CI images have no sudo), else
+# the packaging tools and systemd-nspawn; chromium for the web panel's
+# browser tests (internal/weblink, chromedp); for e2e-gpio qemu system
+# emulation, the image tools (mkfs.ext4 -d, cpio, a static busybox, depmod)
+# and the compiler the Debian kernel's headers name (gcc-12). apt-get runs as
+# root: directly when you are root (containers, CI images have no sudo), else
 # through sudo.
 DEPS := mosquitto mosquitto-clients dbus-daemon systemd libglib2.0-bin util-linux \
 	qemu-user-static dpkg-dev debhelper lintian debootstrap systemd-container file \
-	qemu-system-x86 e2fsprogs cpio busybox-static kmod xz-utils gcc-12 make libelf1
+	chromium qemu-system-x86 e2fsprogs cpio busybox-static kmod xz-utils gcc-12 make libelf1
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

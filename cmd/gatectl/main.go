@@ -47,11 +47,15 @@ Commands:
             and open
   watch     print each status document as it arrives, one per line, until
             interrupted (one human line per status with --text)
+  events [N]
+            print the last N events of the history (default 20), newest
+            first: who did what, and each change of state (the JSON array
+            with --json)
 
 A command returns once gated has accepted it, not when the motion ends.
-On the system bus, open, close, stop, alarm, silence and position are
-allowed to root and to members of group gate; everyone may use status and
-watch. status shows the position (unknown until the gate has reached a
+On the system bus, open, close, stop, alarm, silence, position and events
+are allowed to root and to members of group gate; everyone may use status
+and watch. status shows the position (unknown until the gate has reached a
 limit, and between the limits until it has run end to end each way) and the
 travel times it is estimated from.
 
@@ -60,7 +64,8 @@ Options (one dash or two):
   --session       use the session bus, as gated -demo does
   --address ADDR  use the bus at D-Bus address ADDR,
                   e.g. unix:path=/run/dbus/system_bus_socket
-  --json          status: print the status document instead of a summary
+  --json          status: print the status document instead of a summary;
+                  events: print the JSON array
   --text          watch: print one human line per status instead of JSON
   --version       print the version and exit
   -h, --help      print this help and exit
@@ -100,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.text, "text", false, "watch: print one human line per status instead of JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {} // printed below: -h to stdout, a short line on errors
-	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] status|open|close|stop|alarm|silence|watch|position N"
+	const short = "usage: gatectl [--system | --session | --address ADDR] [--json] [--text] status|open|close|stop|alarm|silence|watch|position N|events [N]"
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gatectl: "+format+"\n", a...)
 		fmt.Fprintln(stderr, short)
@@ -147,6 +152,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return code
 		}
 	}
+	limit := uint32(defaultEvents) // events [N]
+	if cmd == "events" && len(rest) > 0 {
+		var err error
+		if limit, err = parseLimit(rest[0]); err != nil {
+			return usage("events %q: %v", rest[0], err)
+		}
+		if rest, code = parse(rest[1:]); code >= 0 {
+			return code
+		}
+	}
 	if len(rest) > 0 {
 		return usage("unexpected argument %q after %s", rest[0], cmd)
 	}
@@ -182,6 +197,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func(ctx context.Context, c *dbus.Conn) error { return watch(ctx, c, f, stdout, stderr) }
 	case "position":
 		do = func(ctx context.Context, c *dbus.Conn) error { return setPosition(ctx, c, uint32(target)) }
+	case "events":
+		do = func(ctx context.Context, c *dbus.Conn) error { return events(ctx, c, limit, o.json, stdout) }
 	default:
 		gc, err := gate.ParseCommand(cmd)
 		if err != nil {

@@ -82,8 +82,19 @@ func TestCheckConfigAgreesWithTheDaemon(t *testing.T) {
 		path  string
 		want  string // "" accepted; else what stderr says after "file:"
 	}
+	// [web]: users files of bcrypt entries, and one with an MD5 entry on line 2.
+	users, md5 := filepath.Join(t.TempDir(), "users"), filepath.Join(t.TempDir(), "md5")
+	const hash = "$2y$04$.nqscZjsCWn65lDKTu7Vq.UTcb1afOb0Q59pCnTHYrm0f2vg2P/sy"
+	if os.WriteFile(users, []byte("alice:"+hash+"\n"), 0o600) != nil || os.WriteFile(md5, []byte("alice:"+hash+"\ncarol:$apr1$abc$0123456789abcdefghijkl\n"), 0o600) != nil {
+		t.Fatal("cannot write the users files")
+	}
+	web := sim + "[web]\nlisten = \"127.0.0.1:0\"\n"
 	files := []file{
 		{name: "demo defaults", flags: []string{"-demo"}},
+		{name: "web on", text: web + "users_file = \"" + users + "\"\noperators = [\"alice\"]\n"},
+		{name: "web users file with an MD5 entry", text: web + "users_file = \"" + md5 + "\"\n", want: ":5: web.users_file: " + md5 + ":2: "},
+		{name: "web operator who is not a user", text: web + "users_file = \"" + users + "\"\noperators = [\"bob\"]\n", want: ":6: web.operators: \"bob\" is not a user"},
+		{name: "web without users", text: web, want: ":4: web.listen: needs web.users_file"},
 		{name: "e2e", text: e2eConfig(t)},
 		{name: "packaged, pins set", text: withPins},
 		{name: "packaged, pins set, simulated", flags: []string{"-simulate"}, text: withPins},

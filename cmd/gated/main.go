@@ -16,6 +16,9 @@ import (
 	"syscall"
 )
 
+// stdin is what -hash-password reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
 // version is set at build time: -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
@@ -47,6 +50,7 @@ type flags struct {
 	logLevel    string
 	version     bool
 	outputsOff  bool
+	hashPass    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -60,8 +64,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	fs.BoolVar(&f.outputsOff, "outputs-off", false, "switch every configured output to its inactive level and exit (gated.service's ExecStopPost=)")
+	fs.BoolVar(&f.hashPass, "hash-password", false, "read a password on stdin, print its bcrypt hash for web.users_file and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-log-level LEVEL] [-outputs-off] [-version]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: gated [-config FILE] [-check-config] [-simulate] [-demo] [-hash-password] [-log-level LEVEL] [-outputs-off] [-version]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "gated %s\n", version)
 		return exitOK
 	}
+	if f.hashPass {
+		if err := hashPassword(stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "gated: -hash-password: %v\n", err)
+			return exitUsage
+		}
+		return exitOK
+	}
 	level, err := parseLevel(f.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
@@ -94,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, level)
 
+	if f.outputsOff {
+		return outputsOff(f, log)
+	}
 	cfg, err := loadConfig(f)
 	if err != nil {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
@@ -102,9 +117,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.checkConfig {
 		fmt.Fprint(stdout, cfg.String())
 		return exitOK
-	}
-	if f.outputsOff {
-		return outputsOff(cfg, log)
 	}
 	if err := serve(ctx, cfg, f, log); err != nil {
 		log.Error("gated stopped", "err", err)

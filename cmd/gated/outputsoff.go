@@ -26,8 +26,20 @@ import (
 // it a line that a running gated still holds (EBUSY). It returns 0 when every
 // output was switched off, 1 when one could not be (the error on stderr,
 // every other output still tried).
-func outputsOff(cfg config.Config, log *slog.Logger) int {
-	g := cfg.GPIO
+//
+// It reads only the [gpio] section (config.GPIOFromFile): the daemon's other
+// settings, and the MQTT credential systemd has already taken away when
+// ExecStopPost= runs, must not stop it switching a relay off.
+func outputsOff(f flags, log *slog.Logger) int {
+	if f.simulate || f.demo {
+		log.Info("outputs off: nothing to do with a simulated gate")
+		return exitOK
+	}
+	g, err := config.GPIOFromFile(f.config)
+	if err != nil {
+		log.Error("outputs off failed", "err", err)
+		return exitUsage
+	}
 	if g.Driver == "sim" {
 		log.Info("outputs off: nothing to do with driver sim")
 		return exitOK

@@ -69,6 +69,7 @@ func TestSwitchOff(t *testing.T) {
 func TestOutputsOffCommand(t *testing.T) {
 	sim := writeConfig(t, "[gpio]\ndriver = \"sim\"\n")
 	// No GPIO chip has these names on a build machine.
+	unreadable := writeConfig(t, "[gpio]\ndriver = \"sim\"\n[mqtt]\nusername = \"gate\"\npassword_file = \"/nonexistent/password\"\n")
 	periph := writeConfig(t, "[gpio]\nopen_limit = \"NOPE17\"\nclosed_limit = \"NOPE27\"\nmotor_open = \"NOPE23\"\nmotor_close = \"NOPE24\"\n")
 	for _, tc := range []struct {
 		name   string
@@ -80,6 +81,9 @@ func TestOutputsOffCommand(t *testing.T) {
 		{"missing pins", []string{"-outputs-off", "-config", periph}, 1, []string{
 			"outputs off failed", `gpio.motor_open: no pin named \"NOPE23\"`, `gpio.motor_close: no pin named \"NOPE24\"`}},
 		{"bad config", []string{"-outputs-off", "-config", "/nonexistent/gated.toml"}, 2, []string{"/nonexistent/gated.toml"}},
+		// ExecStopPost= runs when systemd has taken the service's
+		// credentials away: the MQTT password must not stop it.
+		{"unreadable password", []string{"-outputs-off", "-config", unreadable}, 0, []string{"nothing to do with driver sim"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runGated(context.Background(), tc.args...)

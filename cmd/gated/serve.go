@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/jonboulle/clockwork"
@@ -19,6 +21,7 @@ import (
 	"rocksaying.tw/gated/internal/mqttlink"
 	"rocksaying.tw/gated/internal/mqttlink/demobroker"
 	"rocksaying.tw/gated/internal/position"
+	"rocksaying.tw/gated/internal/weblink"
 )
 
 // serve runs the gate and its links until ctx ends. loadConfig has refused
@@ -38,11 +41,17 @@ func serve(ctx context.Context, cfg config.Config, f flags, log *slog.Logger) er
 		}
 		defer stop()
 	}
+	if f.demo {
+		if err := demoWeb(&cfg, os.Stderr); err != nil {
+			return err
+		}
+	}
 	keep := openState(stateDir(f.demo), f.demo, log)
 	d, err := build(cfg, hw, clk, log, keep)
 	if err != nil {
 		return usageError{err}
 	}
+	d.stateDir = stateDir(f.demo)
 	return d.run(ctx)
 }
 
@@ -87,7 +96,15 @@ type parts struct {
 	sd   *notifier
 	keep *keeper            // nil: nothing kept across restarts (tests)
 	ck   *clocksync.Checker // nil without MQTT
+
+	web         *weblink.Link     // nil without [web] listen
+	dbus        *dbuslink.Service // nil without D-Bus; set before the web starts
+	history     historyRef        // history.go
+	stateDir    string            // "": no history (the tests' builds)
+	gateRunning atomic.Bool       // the gate's loop runs: /healthz
 }
+
+func (d *parts) dbusConnected() bool { return d.dbus != nil && d.dbus.Connected() }
 
 // build makes every part from the configuration, the pins and what the
 // last run kept (keep; nil: nothing, as in tests), starting nothing. A part
@@ -124,6 +141,9 @@ func build(cfg config.Config, hw hardware, clk clockwork.Clock, log *slog.Logger
 			return nil, err
 		}
 	}
+	if d.web, err = buildWeb(cfg, d, clk, log); err != nil {
+		return nil, err
+	}
 	d.sd.status = func() string { return statusLine(g.Status(), d.link, cfg) }
 	return d, nil
 }
@@ -145,6 +165,8 @@ func (d *parts) run(ctx context.Context) error {
 	if err := waitStarted(ctx, d.gate, gateDone); err != nil {
 		return err
 	}
+	d.gateRunning.Store(true)
+	d.startHistory(ctx, &wg)
 	if err := d.startDBus(ctx, &wg); err != nil {
 		cancel()
 		<-gateDone
@@ -158,6 +180,7 @@ func (d *parts) run(ctx context.Context) error {
 			d.ck.Run(ctx)
 		}()
 	}
+	d.startWeb(ctx, &wg)
 	d.sd.ready()
 	wg.Add(1)
 	go func() {
@@ -179,7 +202,9 @@ func (d *parts) startGate(ctx context.Context, cancel context.CancelFunc, wg *sy
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		done <- d.gate.Run(ctx)
+		err := d.gate.Run(ctx)
+		d.gateRunning.Store(false)
+		done <- err
 		cancel() // no gate, no daemon
 	}()
 	return done
@@ -212,10 +237,11 @@ func (d *parts) startDBus(ctx context.Context, wg *sync.WaitGroup) error {
 	if d.cfg.DBus.Bus == "none" {
 		return nil
 	}
-	svc, err := dbuslink.Start(ctx, dbusConfig(d.cfg), d.gate, dbuslink.Options{Log: d.log})
+	svc, err := dbuslink.Start(ctx, dbusConfig(d.cfg), d.gate, dbuslink.Options{Log: d.log, History: &d.history})
 	if err != nil {
 		return err
 	}
+	d.dbus = svc
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -237,6 +263,49 @@ func (d *parts) startMQTT(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		if err := d.link.Run(ctx); err != nil {
 			d.log.Error("mqtt", "err", err)
+		}
+	}()
+}
+
+// startHistory opens the event history and records the gate's statuses
+// and commands in it until ctx ends; then the store writes what is queued
+// and closes. Without a store (it did not open) the daemon runs on.
+func (d *parts) startHistory(ctx context.Context, wg *sync.WaitGroup) {
+	if d.stateDir == "" {
+		return
+	}
+	s := openHistory(d.cfg, d.stateDir, d.log)
+	if s == nil {
+		return
+	}
+	d.history.p.Store(s)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		record(ctx, d.gate, s)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := s.Run(ctx); err != nil {
+			d.log.Warn("event history: the last write failed", "err", err)
+		}
+		if err := s.Close(); err != nil {
+			d.log.Warn("event history: close", "err", err)
+		}
+	}()
+}
+
+// startWeb serves the panel and the API until ctx ends. A port it cannot
+// listen on is an ERROR, not a stop: the gate and the other links go on.
+func (d *parts) startWeb(ctx context.Context, wg *sync.WaitGroup) {
+	if d.web == nil {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.web.Run(ctx); err != nil {
+			d.log.Error("web", "err", err)
 		}
 	}()
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"rocksaying.tw/gated/internal/gate"
@@ -24,25 +23,6 @@ type keeper struct {
 	store    *state.Store
 	restored state.Doc // as loaded; defaults when there was no usable file
 	log      *slog.Logger
-}
-
-// stateDir is where gated keeps its state: $STATE_DIRECTORY (the unit's
-// StateDirectory=gated), else /var/lib/gated. -demo, which people run as
-// themselves, keeps it in their own $XDG_STATE_HOME/gated
-// (~/.local/state/gated) unless $STATE_DIRECTORY says otherwise.
-func stateDir(demo bool) string {
-	if !demo || os.Getenv("STATE_DIRECTORY") != "" {
-		return state.Dir()
-	}
-	base := os.Getenv("XDG_STATE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return filepath.Join(os.TempDir(), "gated-state")
-		}
-		base = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(base, "gated")
 }
 
 // openState loads the state file of dir. A missing or bad file means

@@ -35,6 +35,7 @@ func TestStateDir(t *testing.T) {
 		{"demo", true, "", "/x", "/h", "/x/gated"},
 		{"demo without XDG_STATE_HOME", true, "", "", "/h", "/h/.local/state/gated"},
 		{"demo under systemd", true, "/run/s", "/x", "/h", "/run/s"},
+		{"several state directories", false, "/var/lib/gated:/other", "/x", "/h", "/var/lib/gated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("STATE_DIRECTORY", tc.stateDirectory)

@@ -39,7 +39,7 @@ func (ps *problems) notNegative(key string, d time.Duration) {
 func (c *Config) check() []problem {
 	var ps problems
 	for _, section := range []func(*Config, *problems){
-		checkGate, checkGPIO, checkSim, checkMQTT, checkDBus,
+		checkGate, checkGPIO, checkSim, checkMQTT, checkDBus, checkWeb, checkHist,
 	} {
 		section(c, &ps)
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	Sim  Sim  `toml:"sim"`
 	MQTT MQTT `toml:"mqtt"`
 	DBus DBus `toml:"dbus"`
+	Web  Web  `toml:"web"`     // web.go
+	Hist Hist `toml:"history"` // web.go
 
 	file string // where it was read from, for KeyError
 	src  string
@@ -148,6 +150,7 @@ func Default() Config {
 			DiscoveryPrefix: "homeassistant",
 		},
 		DBus: DBus{Bus: "system"},
+		Hist: Hist{Keep: 2160 * time.Hour, MaxEvents: 100000},
 	}
 }
 
@@ -217,6 +220,30 @@ func FromString(s, name string) (Config, error) {
 	}
 	c.file, c.src = name, s
 	return c, nil
+}
+
+// GPIOFromFile reads only what switching the outputs off needs: the
+// [gpio] section of the file at path, with its defaults and checks. It reads
+// no other file (no password or credential: gated -outputs-off runs as
+// ExecStopPost=, when the service's credentials may be gone) and ignores
+// keys it does not know, so that an edited file still lets it switch the
+// outputs off.
+func GPIOFromFile(path string) (GPIO, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return GPIO{}, fmt.Errorf("config: %w", err)
+	}
+	c := Default()
+	if _, err := toml.Decode(string(b), &c); err != nil {
+		return GPIO{}, &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	var ps problems
+	checkGPIO(&c, &ps)
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, &Error{File: path, Line: lineOf(string(b), p.key), Key: p.key, Msg: p.msg})
+	}
+	return c.GPIO, errors.Join(errs...)
 }
 
 var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*?)"\): (.*)$`)

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -35,8 +36,11 @@ var ErrNameOwned = errors.New("dbus: name " + dbusapi.Name + " is already owned 
 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
-	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
-	DoPosition(ctx context.Context, target int, cause gate.Cause) (gate.Status, error)
+	// Send submits a command (a position with its target; who asked, as
+	// the link names them, goes into the gate's record of it) and returns
+	// once the gate accepted or refused it (a *gate.RefusedError), or ctx
+	// ended.
+	Send(ctx context.Context, req gate.Request) (gate.Status, error)
 	Status() gate.Status
 	Subscribe() (<-chan gate.Status, func())
 }
@@ -57,6 +61,8 @@ type Options struct {
 	Backoff time.Duration
 	// MaxBackoff caps the wait between reconnection attempts. 0: 30s.
 	MaxBackoff time.Duration
+	// History serves GetEvents (events.go); nil: an empty history.
+	History History
 }
 
 // How long a D-Bus caller waits for the gate to take a command, and how
@@ -82,6 +88,7 @@ type Service struct {
 	// Owned by Run's goroutine after Start returns.
 	conn  *dbus.Conn
 	props *prop.Properties
+	up    atomic.Bool // Connected
 
 	// shown is the seq of the latest status shown on the bus (or held by
 	// the properties at export). A method call replies once the status it
@@ -166,6 +173,10 @@ func Start(ctx context.Context, cfg Config, g Gate, opt Options) (*Service, erro
 	return s, nil
 }
 
+// Connected reports whether the service is on its bus now, owning the
+// name; false while it reconnects and after Run returns.
+func (s *Service) Connected() bool { return s.up.Load() }
+
 // Run forwards every new status as the StatusChanged signal and as
 // PropertiesChanged until ctx ends; then it releases the name, closes the
 // connection and returns nil. If the bus goes away, Run logs it and
@@ -188,6 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case st := <-sub:
 			s.publish(st)
 		case <-s.conn.Context().Done():
+			s.up.Store(false)
 			if ctx.Err() != nil {
 				continue // shutting down: the conn was closed by us
 			}
@@ -284,6 +296,7 @@ func (s *Service) connect(ctx context.Context) error {
 		s.conn.Close()
 	}
 	s.conn, s.props = conn, props
+	s.up.Store(true)
 	s.shown.set(st.Seq)
 	return nil
 }
@@ -405,6 +418,7 @@ func setProp(p *prop.Properties, name string, v any) (err error) {
 
 // release gives the name back and closes the connection.
 func (s *Service) release() {
+	s.up.Store(false)
 	if s.conn == nil || !s.conn.Connected() {
 		return
 	}

@@ -276,6 +276,9 @@ func TestRunReleasesName(t *testing.T) {
 
 func TestReconnect(t *testing.T) {
 	f := newFixture(t, dbuslink.Options{Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if !f.svc.Connected() {
+		t.Errorf("Connected after Start: false")
+	}
 	f.bus.Restart()
 	// The gate goes on while the bus is away.
 	if _, err := f.gate.Do(context.Background(), gate.CmdAlarm, gate.CauseMQTT); err != nil {
@@ -295,6 +298,10 @@ func TestReconnect(t *testing.T) {
 	}
 	if !strings.Contains(f.log.String(), "lost the bus connection") {
 		t.Errorf("log: got %s, want the loss logged", f.log.String())
+	}
+	waitFor(t, "Connected after the reconnection", f.svc.Connected)
+	if err := f.stop(); err != nil || f.svc.Connected() {
+		t.Errorf("after Run: %v, Connected %v; want false", err, f.svc.Connected())
 	}
 }
 

@@ -6,7 +6,6 @@ package dbuslink
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -46,9 +45,7 @@ func (o *object) SetPosition(target uint32, sender dbus.Sender) *dbus.Error {
 	// On a 32-bit int a huge uint32 would turn negative: anything over 100
 	// is out of range alike.
 	t := int(min(target, 1000))
-	return o.run(gate.CmdPosition, sender, func(ctx context.Context) (gate.Status, error) {
-		return o.s.g.DoPosition(ctx, t, gate.CauseDBus)
-	})
+	return o.run(gate.Request{Cmd: gate.CmdPosition, Target: t}, sender)
 }
 
 // positionProp is the Position property: the position, or -1 while it is
@@ -61,19 +58,19 @@ func positionProp(st gate.Status) int32 {
 }
 
 func (o *object) do(cmd gate.Command, sender dbus.Sender) *dbus.Error {
-	return o.run(cmd, sender, func(ctx context.Context) (gate.Status, error) {
-		return o.s.g.Do(ctx, cmd, gate.CauseDBus)
-	})
+	return o.run(gate.Request{Cmd: cmd}, sender)
 }
 
-func (o *object) run(cmd gate.Command, sender dbus.Sender, do func(context.Context) (gate.Status, error)) *dbus.Error {
+func (o *object) run(req gate.Request, sender dbus.Sender) *dbus.Error {
 	// Ask the bus who the caller is before replying: once it has the reply
 	// the caller may be gone, and the bus forgets it.
 	uid := o.conn.BusObject().GoWithContext(o.s.life, "org.freedesktop.DBus.GetConnectionUnixUser", 0, make(chan *dbus.Call, 1), string(sender))
+	who := callerOf(uid) // who.go
 	ctx, cancel := context.WithTimeout(o.s.life, commandTimeout)
 	defer cancel()
-	st, err := do(ctx)
-	go o.audit(cmd, string(sender), uid, err)
+	req.Cause, req.Who = gate.CauseDBus, who
+	st, err := o.s.g.Send(ctx, req)
+	go o.audit(req.Cmd, string(sender), who, err)
 	// Reply after the PropertiesChanged and StatusChanged of the status the
 	// command made: the bus delivers one sender's messages in order, so a
 	// caller that reads State on the reply sees that status or a newer one.
@@ -87,16 +84,11 @@ func (o *object) run(cmd gate.Command, sender dbus.Sender, do func(context.Conte
 	return nil
 }
 
-// audit logs who asked for what, with the caller's uid.
-func (o *object) audit(cmd gate.Command, sender string, uidCall *dbus.Call, cmdErr error) {
+// audit logs who asked for what: the caller's uid and user name.
+func (o *object) audit(cmd gate.Command, sender, who string, cmdErr error) {
 	attrs := []any{"command", cmd, "sender", sender}
-	select {
-	case c := <-uidCall.Done:
-		var uid uint32
-		if c.Store(&uid) == nil {
-			attrs = append(attrs, "uid", uid)
-		}
-	case <-time.After(time.Second):
+	if who != "" {
+		attrs = append(attrs, "caller", who)
 	}
 	if cmdErr != nil {
 		o.s.log.Info("command refused", append(attrs, "err", cmdErr)...)

@@ -85,7 +85,7 @@ func TestAuditLog(t *testing.T) {
 	if err := call(f.obj, dbusapi.Iface+".Open").Err; err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	want := "uid=" + strconv.Itoa(os.Getuid())
+	want := `caller="uid ` + strconv.Itoa(os.Getuid())
 	waitFor(t, "audit log line", func() bool {
 		s := f.log.String()
 		return strings.Contains(s, "msg=command part=dbus command=open") && strings.Contains(s, want)
@@ -166,7 +166,7 @@ func TestStoppedGate(t *testing.T) {
 
 type stoppedGate struct{ *gatetest.Gate }
 
-func (stoppedGate) Do(context.Context, gate.Command, gate.Cause) (gate.Status, error) {
+func (stoppedGate) Send(context.Context, gate.Request) (gate.Status, error) {
 	return gate.Status{}, &gate.RefusedError{Reason: gate.ReasonStopped, Msg: "the gate is not running"}
 }
 
@@ -231,7 +231,7 @@ func TestIntrospection(t *testing.T) {
 		methods[m.Name] = sig
 	}
 	for _, tc := range []struct{ name, sig string }{
-		{"Open", ""}, {"Close", ""}, {"Stop", ""}, {"Alarm", ""}, {"Silence", ""}, {"GetStatus", "out:s "}, {"SetPosition", "in:u "},
+		{"Open", ""}, {"Close", ""}, {"Stop", ""}, {"Alarm", ""}, {"Silence", ""}, {"GetStatus", "out:s "}, {"SetPosition", "in:u "}, {"GetEvents", "in:u out:s "},
 	} {
 		if got, ok := methods[tc.name]; !ok || got != tc.sig {
 			t.Errorf("method %s: got %q (present %v), want args %q", tc.name, got, ok, tc.sig)

@@ -28,6 +28,7 @@ type Event struct {
 	Cmd    Command
 	Target int // CmdPosition: 0 (closed) .. 100 (open)
 	Cause  Cause
+	Who    string // EvCommand: who asked, as the link names them; only recorded
 	Input  Input
 	Level  gpio.Level
 	Levels [NumInputs]gpio.Level // EvStart; an input that is not fitted is ignored
@@ -60,6 +61,7 @@ type Publish struct{ Status Status }
 type Reply struct {
 	Cmd    Command
 	Cause  Cause
+	Who    string // the command's Event.Who: Reply is the record of each command
 	Status Status
 	Err    error
 	// Later: the answer to the oldest command whose round ended with
@@ -159,6 +161,7 @@ type pendingReply struct {
 	pending bool
 	cmd     Command
 	cause   Cause
+	who     string
 	err     error
 	later   bool // answered when the self-test ends
 }
@@ -208,7 +211,7 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 		c.m, _ = c.m.Step(MachineEvent{At: at, Kind: MachineStart, Inputs: c.inputs()})
 	case EvCommand:
 		err := c.command(ev)
-		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, err: err}
+		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, who: ev.Who, err: err}
 		if err == nil && closing(ev.Cmd) && c.m.Testing() { // a close tests the photo eye first
 			c.reply.later = true
 		}
@@ -351,7 +354,7 @@ func (c *Controller) finish(at time.Time) []Action {
 			// be told ok.
 			err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + c.roundErr.Error()}
 		}
-		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Status: c.last, Err: err})
+		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Who: c.reply.who, Status: c.last, Err: err})
 		c.reply = pendingReply{}
 	}
 	return acts

@@ -111,13 +111,12 @@ type Gate struct {
 
 	mu   sync.Mutex
 	subs map[chan Status]struct{}
+	cmds map[chan Reply]struct{} // SubscribeCommands; made on first use
 }
 
 type request struct {
-	cmd    Command
-	target int // CmdPosition
-	cause  Cause
-	reply  chan result // buffered: the owner never waits for a caller
+	Request
+	reply chan result // buffered: the owner never waits for a caller
 }
 
 type result struct {
@@ -229,20 +228,24 @@ func (g *Gate) publish(st Status) {
 // returns a *RefusedError with ReasonBusy, and the command may still be
 // carried out if the owner had already taken it.
 func (g *Gate) Do(ctx context.Context, cmd Command, cause Cause) (Status, error) {
-	return g.do(ctx, request{cmd: cmd, cause: cause})
+	return g.Send(ctx, Request{Cmd: cmd, Cause: cause})
 }
 
-// DoPosition is Do for going to a position, 0 (closed) to 100 (open): see
-// SPEC.md "Position". 0 and 100 are close and open.
-func (g *Gate) DoPosition(ctx context.Context, target int, cause Cause) (Status, error) {
-	return g.do(ctx, request{cmd: CmdPosition, target: target, cause: cause})
+// A Request is a command as Send takes it.
+type Request struct {
+	Cmd    Command
+	Target int // CmdPosition: 0 (closed) to 100 (open); see SPEC.md "Position"
+	Cause  Cause
+	Who    string // who asked, as the link names them (an MQTT id, a user): recorded only
 }
 
-func (g *Gate) do(ctx context.Context, r request) (Status, error) {
+// Send is Do for any request: a position command, or one whose caller the
+// link can name.
+func (g *Gate) Send(ctx context.Context, req Request) (Status, error) {
 	if !g.running.Load() {
 		return g.Status(), &RefusedError{Reason: ReasonStopped, Msg: "the gate is not running"}
 	}
-	r.reply = make(chan result, 1)
+	r := request{Request: req, reply: make(chan result, 1)}
 	stopped := &RefusedError{Reason: ReasonStopped, Msg: "the gate has stopped"}
 	select {
 	case g.reqs <- r:
@@ -331,7 +334,7 @@ func (g *Gate) Run(ctx context.Context) (err error) {
 		case <-beat:
 			g.opt.Heartbeat()
 		case r := <-g.reqs:
-			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.cmd, Target: r.target, Cause: r.cause}, r.reply)
+			s.step(Event{At: g.clk.Now(), Kind: EvCommand, Cmd: r.Cmd, Target: r.Target, Cause: r.Cause, Who: r.Who}, r.reply)
 		case e := <-g.edges:
 			s.step(Event{At: g.clk.Now(), Kind: EvEdge, Input: e.in, Level: e.level}, nil)
 		case <-s.wake:
@@ -373,6 +376,7 @@ func (s *shell) step(ev Event, reply chan<- result) {
 				g.log.LogAttrs(context.Background(), slog.LevelInfo, "gate", slog.String("state", string(st.State)), slog.Bool("moving", st.Moving), slog.Bool("alarm", st.Alarm),
 					slog.Bool("obstructed", st.Obstructed), slog.String("fault", string(st.Fault)), slog.String("cause", string(st.Cause)), slog.Any("position", st.positionArg()), slog.Bool("warning", st.Warning), slog.String("auto_close", string(st.AutoClose)), slog.Uint64("seq", st.Seq))
 			case Reply:
+				g.record(a) // the record of every command, answered now or later
 				to := reply
 				if a.Later {
 					if len(s.held) == 0 {

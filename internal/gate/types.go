@@ -41,7 +41,7 @@ const (
 	CmdAlarm   Command = "alarm"
 	CmdSilence Command = "silence"
 	// CmdPosition goes to Event.Target (SPEC.md "Position"); it has no word
-	// of its own: Gate.DoPosition sends it.
+	// of its own: Gate.Send sends it with its Target.
 	CmdPosition Command = "position"
 	// CmdPedestrian goes to pedestrian_position; with 0 there it is refused
 	// as unknown.
@@ -89,6 +89,7 @@ type Cause string
 const (
 	CauseMQTT      Cause = "mqtt"
 	CauseDBus      Cause = "dbus"
+	CauseWeb       Cause = "web"
 	CauseAutoClose Cause = "auto_close"
 	CauseInput     Cause = "input"
 	CauseTimeout   Cause = "timeout"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,17 +61,15 @@ func TestParseCommandTimeUnknown(t *testing.T) {
 type recordGate struct {
 	mu   sync.Mutex
 	cmds []gate.Command
+	whos []string // who the link named for each command: its id
 }
 
-func (g *recordGate) Do(_ context.Context, cmd gate.Command, _ gate.Cause) (gate.Status, error) {
+func (g *recordGate) Send(_ context.Context, r gate.Request) (gate.Status, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.cmds = append(g.cmds, cmd)
+	g.cmds = append(g.cmds, r.Cmd)
+	g.whos = append(g.whos, r.Who)
 	return gate.Status{State: gate.Opening}, nil
-}
-
-func (g *recordGate) DoPosition(ctx context.Context, _ int, c gate.Cause) (gate.Status, error) {
-	return g.Do(ctx, gate.CmdPosition, c)
 }
 
 func (g *recordGate) Status() gate.Status { return gate.Status{State: gate.Closed} }
@@ -139,5 +138,11 @@ func TestCommandAgeFollowsClockSync(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "judged again") {
 		t.Errorf("no INFO when the clock became synchronized:\n%s", logs)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// The history records an MQTT command's id as who asked.
+	if diff := cmp.Diff([]string{"u1", "u2", "f", "", "s2", "u3", "u4"}, g.whos); diff != "" {
+		t.Errorf("who the link named (-want +got):\n%s", diff)
 	}
 }

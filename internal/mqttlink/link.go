@@ -38,11 +38,11 @@ import (
 
 // Gate is what the link needs of the gate; *gate.Gate implements it.
 type Gate interface {
-	// Do submits a command and returns once the gate accepted or refused
-	// it (a *gate.RefusedError), or ctx ended.
-	Do(ctx context.Context, cmd gate.Command, cause gate.Cause) (gate.Status, error)
-	// DoPosition is Do for going to a position, 0 (closed) to 100 (open).
-	DoPosition(ctx context.Context, target int, cause gate.Cause) (gate.Status, error)
+	// Send submits a command (a position with its target; who asked, as
+	// the link names them, goes into the gate's record of it) and returns
+	// once the gate accepted or refused it (a *gate.RefusedError), or ctx
+	// ended.
+	Send(ctx context.Context, req gate.Request) (gate.Status, error)
 	// Status returns the latest status without blocking.
 	Status() gate.Status
 	// Subscribe returns the current status and then every new one; the

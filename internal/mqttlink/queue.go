@@ -139,13 +139,7 @@ func (l *Link) worker(ctx context.Context) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, commandTimeout)
-			var st gate.Status
-			var err error
-			if j.req.Cmd == gate.CmdPosition {
-				st, err = l.g.DoPosition(dctx, j.req.Target, gate.CauseMQTT)
-			} else {
-				st, err = l.g.Do(dctx, j.req.Cmd, gate.CauseMQTT)
-			}
+			st, err := l.g.Send(dctx, gate.Request{Cmd: j.req.Cmd, Target: j.req.Target, Cause: gate.CauseMQTT, Who: j.req.ID})
 			cancel()
 			l.answer(j.req, st, err, resultWait)
 		}

@@ -29,7 +29,7 @@ func TestPositionCommandStopsTheSimulator(t *testing.T) {
 					t.Fatalf("no travel time learned: %s", st.JSON())
 				}
 				for _, target := range []int{40, 75, 20} {
-					st, err := r.g.DoPosition(context.Background(), target, gate.CauseMQTT)
+					st, err := r.g.Send(context.Background(), gate.Request{Cmd: gate.CmdPosition, Target: target, Cause: gate.CauseMQTT})
 					synctest.Wait()
 					if err != nil {
 						t.Fatalf("position %d: %v", target, err)
