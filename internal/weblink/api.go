@@ -75,8 +75,9 @@ type result struct {
 }
 
 type commandJSON struct {
-	Command *string `json:"command"`
-	ID      string  `json:"id"`
+	Command  *string `json:"command"`
+	ID       string  `json:"id"`
+	Position *int    `json:"position"` // {"command":"position","position":40}
 }
 
 // command is POST /api/command: 200 ok, 409 refused by the gate, 400 not a
@@ -99,23 +100,39 @@ func (l *Link) command(w http.ResponseWriter, r *http.Request) {
 			Message: `want a JSON body {"command":"open"}: ` + err.Error()}, http.StatusBadRequest)
 		return
 	}
+	req, err := request(*j.Command, j.Position)
+	if err != nil {
+		var re *gate.RefusedError
+		errors.As(err, &re)
+		l.answer(w, result{ID: j.ID, Command: shorten(*j.Command), Error: string(re.Reason), Message: re.Msg}, http.StatusBadRequest)
+		return
+	}
 	id, _ := webauth.FromContext(r.Context())
-	res, code := l.do(r, *j.Command, id.User)
+	res, code := l.do(r, req, id.User)
 	res.ID = j.ID
 	l.answer(w, res, code)
 }
 
-// do asks the gate and says what to answer.
-func (l *Link) do(r *http.Request, word, user string) (result, int) {
-	cmd, err := gate.ParseCommand(word)
-	if err != nil {
-		var re *gate.RefusedError
-		errors.As(err, &re)
-		return result{Command: shorten(word), Error: string(re.Reason), Message: re.Msg}, http.StatusBadRequest
+// request is the gate's request for a command word, and for "position"
+// its target (SPEC.md "Position"); a *gate.RefusedError when it is neither.
+func request(word string, position *int) (gate.Request, error) {
+	if strings.EqualFold(strings.TrimSpace(word), string(gate.CmdPosition)) {
+		if position == nil {
+			return gate.Request{}, &gate.RefusedError{Reason: ReasonMalformed, Msg: `command "position" needs "position": an integer 0 (closed) to 100 (open), as in {"command":"position","position":40}`}
+		}
+		return gate.Request{Cmd: gate.CmdPosition, Target: *position}, nil
 	}
+	cmd, err := gate.ParseCommand(word)
+	return gate.Request{Cmd: cmd}, err
+}
+
+// do asks the gate and says what to answer.
+func (l *Link) do(r *http.Request, req gate.Request, user string) (result, int) {
+	cmd := req.Cmd
 	ctx, cancel := clockwork.WithTimeout(r.Context(), l.clk, commandTimeout)
 	defer cancel()
-	st, err := l.g.Send(ctx, gate.Request{Cmd: cmd, Cause: gate.CauseWeb, Who: user})
+	req.Cause, req.Who = gate.CauseWeb, user
+	st, err := l.g.Send(ctx, req)
 	if err != nil {
 		res := result{Command: string(cmd), Error: "refused", Message: err.Error(), State: st.State}
 		var re *gate.RefusedError
@@ -259,7 +276,21 @@ func (l *Link) linksJSON() []byte {
 // shows the outcome.
 func (l *Link) formCommand(w http.ResponseWriter, r *http.Request) {
 	id, _ := webauth.FromContext(r.Context())
-	res, _ := l.do(r, r.PostFormValue("command"), id.User)
+	var res result
+	word := r.PostFormValue("command")
+	var target *int
+	if v := r.PostFormValue("position"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			target = &n
+		}
+	}
+	if req, err := request(word, target); err != nil {
+		var re *gate.RefusedError
+		errors.As(err, &re)
+		res = result{Command: shorten(word), Error: string(re.Reason), Message: re.Msg}
+	} else {
+		res, _ = l.do(r, req, id.User)
+	}
 	q := url.Values{"command": {res.Command}}
 	if res.OK {
 		q.Set("done", "1")

@@ -13,12 +13,13 @@ import (
 // (with who asked) and hands its Reply to the command subscribers, as the
 // real gate does.
 type fakeGate struct {
-	mu     sync.Mutex
-	st     gate.Status
-	subs   map[chan gate.Status]bool
-	cmds   map[chan gate.Reply]bool
-	refuse *gate.RefusedError // the next commands' answer; nil: accept
-	calls  []call
+	mu      sync.Mutex
+	st      gate.Status
+	subs    map[chan gate.Status]bool
+	cmds    map[chan gate.Reply]bool
+	refuse  *gate.RefusedError // the next commands' answer; nil: accept
+	calls   []call
+	targets []int // each call's position target
 }
 
 type call struct {
@@ -72,6 +73,7 @@ func (g *fakeGate) Send(ctx context.Context, r gate.Request) (gate.Status, error
 	cmd, cause, who := r.Cmd, r.Cause, r.Who
 	g.mu.Lock()
 	g.calls = append(g.calls, call{cmd, cause, who})
+	g.targets = append(g.targets, r.Target)
 	refuse := g.refuse
 	g.mu.Unlock()
 	var err error

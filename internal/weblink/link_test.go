@@ -233,6 +233,24 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+// TestPositionCommand: SPEC.md's /api/command takes a position too.
+func TestPositionCommand(t *testing.T) {
+	r := newRig(t, weblink.Config{})
+	res := r.do(req{method: "POST", path: "/api/command", body: `{"command":"position","position":40}`, user: alice, pass: alicePass})
+	if res.status != 200 || !strings.Contains(res.body, `"command":"position","ok":true`) {
+		t.Errorf("position 40: got %d %s, want 200 ok", res.status, res.body)
+	}
+	res = r.do(req{method: "POST", path: "/api/command", body: `{"command":"position"}`, user: alice, pass: alicePass})
+	if res.status != 400 || !strings.Contains(res.body, `"error":"malformed"`) {
+		t.Errorf("position without a target: got %d %s, want 400 malformed", res.status, res.body)
+	}
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	if len(r.g.calls) != 1 || r.g.calls[0].cmd != gate.CmdPosition || r.g.targets[0] != 40 {
+		t.Errorf("the gate was asked %v with targets %v, want one position 40", r.g.calls, r.g.targets)
+	}
+}
+
 func TestThrottle(t *testing.T) {
 	r := newRig(t, weblink.Config{})
 	for i := 1; i <= webauth.DefaultMaxFailures; i++ {
