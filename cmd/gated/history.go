@@ -69,16 +69,16 @@ func record(ctx context.Context, g *gate.Gate, s *history.Store) {
 	defer cancel()
 	cmds, cancelCmds := g.SubscribeCommands()
 	defer cancelCmds()
-	var last uint64
+	var last gate.Status
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case st := <-sts:
-			if st.Seq == 0 || st.Seq == last {
-				continue // not yet started, or seen
+			if st.Seq == 0 || st.Seq == last.Seq || !worthRecording(st, last) {
+				continue // not yet started, seen, or only the position moved on
 			}
-			last = st.Seq
+			last = st
 			s.Add(statusEvent(st))
 		case r := <-cmds:
 			s.Add(commandEvent(r))
@@ -87,11 +87,30 @@ func record(ctx context.Context, g *gate.Gate, s *history.Store) {
 }
 
 func statusEvent(st gate.Status) history.Event {
-	return history.Event{Kind: history.KindStatus, State: string(st.State), Cause: string(st.Cause), Fault: string(st.Fault)}
+	e := history.Event{Kind: history.KindStatus, State: string(st.State), Cause: string(st.Cause), Fault: string(st.Fault)}
+	if st.PositionKnown {
+		p := st.Position
+		e.Position = &p
+	}
+	return e
+}
+
+// worthRecording reports whether st says more than last did: a change of
+// state, cause, fault, alarm, obstruction, warning or auto_close. A moving
+// gate publishes its position every second; those statuses would bury who
+// did what, and the position where it stopped comes with the state it
+// stopped in.
+func worthRecording(st, last gate.Status) bool {
+	return last.Seq == 0 || st.State != last.State || st.Cause != last.Cause || st.Fault != last.Fault ||
+		st.Alarm != last.Alarm || st.Obstructed != last.Obstructed || st.Warning != last.Warning || st.AutoClose != last.AutoClose
 }
 
 func commandEvent(r gate.Reply) history.Event {
 	e := history.Event{Kind: history.KindCommand, Command: string(r.Cmd), Source: string(r.Cause), Who: r.Who, OK: r.Err == nil, State: string(r.Status.State)}
+	if r.Cmd == gate.CmdPosition {
+		t := r.Target
+		e.Position = &t // where it was sent
+	}
 	if r.Err != nil {
 		e.Error = "refused"
 		var re *gate.RefusedError

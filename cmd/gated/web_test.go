@@ -55,6 +55,39 @@ func TestCommandEvent(t *testing.T) {
 			t.Errorf("commandEvent(%s): got %+v, want %+v", tc.r.Cmd, got, tc.want)
 		}
 	}
+	got := commandEvent(gate.Reply{Cmd: gate.CmdPosition, Target: 40, Cause: gate.CauseMQTT, Who: "ha", Status: gate.Status{State: gate.Opening}})
+	if got.Position == nil || *got.Position != 40 {
+		t.Errorf("a position command's event: position %v, want 40", got.Position)
+	}
+}
+
+// TestStatusEvents: a status event has the position where it is known, and
+// statuses that only move the position on are not recorded (they would bury
+// who did what).
+func TestStatusEvents(t *testing.T) {
+	open := gate.Status{State: gate.Opening, Cause: gate.CauseWeb, Seq: 4, Position: 12, PositionKnown: true}
+	if e := statusEvent(open); e.Position == nil || *e.Position != 12 || e.State != "opening" {
+		t.Errorf("statusEvent: %+v, want opening at 12", e)
+	}
+	if e := statusEvent(gate.Status{State: gate.Stopped}); e.Position != nil {
+		t.Errorf("an unknown position: %v, want null", *e.Position)
+	}
+	moved := open
+	moved.Seq, moved.Position = 5, 25
+	stopped := moved
+	stopped.Seq, stopped.State = 6, gate.Stopped
+	for _, tc := range []struct {
+		st, last gate.Status
+		want     bool
+	}{
+		{open, gate.Status{}, true},
+		{moved, open, false},
+		{stopped, moved, true},
+	} {
+		if got := worthRecording(tc.st, tc.last); got != tc.want {
+			t.Errorf("worthRecording(%s #%d after #%d) = %v, want %v", tc.st.State, tc.st.Seq, tc.last.Seq, got, tc.want)
+		}
+	}
 }
 
 // TestWebAndHistory runs the daemon with the panel on: a command by HTTP

@@ -62,6 +62,7 @@ type Reply struct {
 	Cmd    Command
 	Cause  Cause
 	Who    string // the command's Event.Who: Reply is the record of each command
+	Target int    // the command's Event.Target (CmdPosition)
 	Status Status
 	Err    error
 	// Later: the answer to the oldest command whose round ended with
@@ -162,6 +163,7 @@ type pendingReply struct {
 	cmd     Command
 	cause   Cause
 	who     string
+	target  int
 	err     error
 	later   bool // answered when the self-test ends
 }
@@ -211,7 +213,7 @@ func (c Controller) Step(ev Event) (Controller, []Action) {
 		c.m, _ = c.m.Step(MachineEvent{At: at, Kind: MachineStart, Inputs: c.inputs()})
 	case EvCommand:
 		err := c.command(ev)
-		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, who: ev.Who, err: err}
+		c.reply = pendingReply{pending: true, cmd: ev.Cmd, cause: ev.Cause, who: ev.Who, target: ev.Target, err: err}
 		if err == nil && closing(ev.Cmd) && c.m.Testing() { // a close tests the photo eye first
 			c.reply.later = true
 		}
@@ -354,7 +356,7 @@ func (c *Controller) finish(at time.Time) []Action {
 			// be told ok.
 			err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + c.roundErr.Error()}
 		}
-		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Who: c.reply.who, Status: c.last, Err: err})
+		acts = append(acts, Reply{Cmd: c.reply.cmd, Cause: c.reply.cause, Who: c.reply.who, Target: c.reply.target, Status: c.last, Err: err})
 		c.reply = pendingReply{}
 	}
 	return acts

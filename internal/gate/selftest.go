@@ -70,7 +70,7 @@ func (c *Controller) answerHeld(acts []Action) []Action {
 		err = &RefusedError{Reason: ReasonFault, Msg: "the gate's outputs failed: " + c.roundErr.Error()}
 	}
 	for _, r := range c.held {
-		acts = append(acts, Reply{Cmd: r.cmd, Cause: r.cause, Who: r.who, Status: c.last, Err: err, Later: true})
+		acts = append(acts, Reply{Cmd: r.cmd, Cause: r.cause, Who: r.who, Target: r.target, Status: c.last, Err: err, Later: true})
 	}
 	c.held = nil
 	return acts
