@@ -237,8 +237,8 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("method %s: got %q (present %v), want args %q", tc.name, got, ok, tc.sig)
 		}
 	}
-	if len(gi.Methods) != 7 {
-		t.Errorf("got %d methods, want 7: %v", len(gi.Methods), methods)
+	if len(gi.Methods) != 8 {
+		t.Errorf("got %d methods, want 8: %v", len(gi.Methods), methods)
 	}
 	if len(gi.Signals) != 1 || gi.Signals[0].Name != "StatusChanged" || len(gi.Signals[0].Args) != 1 ||
 		gi.Signals[0].Args[0].Type != "s" || gi.Signals[0].Args[0].Name != "payload" {
