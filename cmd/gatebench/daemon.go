@@ -106,7 +106,9 @@ func startDaemon(bin, conf, dir string, n, gomaxprocs int) (*daemon, error) {
 	}
 	defer logf.Close()
 	d.cmd = exec.Command(bin, "-config", conf)
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=10000000")
+	// Its state file and event history in dir, as systemd's StateDirectory=
+	// would give them: the flood's figures include the history's writes.
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=10000000", "STATE_DIRECTORY="+dir)
 	if gomaxprocs > 0 {
 		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", gomaxprocs))
 	}
