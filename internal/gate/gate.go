@@ -1,5 +1,9 @@
 package gate
 
+// A little over 450 lines: Gate's API (New, Send, Subscribe) and the shell that carries out the
+// controller's actions (Run, step) share the request and reply types; the controller is in
+// controller.go.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package gate
 
+// A little over 450 lines: the state machine's transitions are one switch per event, which
+// reads best whole; the pre-close rules it calls are in warning.go, selftest.go and strikes.go.
+
 import (
 	"fmt"
 	"time"

@@ -1,5 +1,8 @@
 package gate
 
+// Long on purpose: the invariants of SPEC.md checked after every round of the random walk are
+// one function, endRound, so that each invariant reads next to the others it interacts with.
+
 import (
 	"fmt"
 	"math/rand/v2"

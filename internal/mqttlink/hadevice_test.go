@@ -1,5 +1,8 @@
 package mqttlink
 
+// Long on purpose: one table of Home Assistant's field rules, each with its source, and a
+// break of every rule to show the table catches it; splitting it would split the table.
+
 import (
 	"encoding/json"
 	"errors"

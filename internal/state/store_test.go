@@ -1,5 +1,8 @@
 package state
 
+// Long on purpose: every failure of the atomic write (each step of temp file, fsync, rename,
+// directory fsync) has its own case here, next to the fake file system that injects it.
+
 import (
 	"context"
 	"errors"
