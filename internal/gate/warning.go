@@ -30,15 +30,12 @@ type preClose struct {
 	begun time.Time // when the close began
 }
 
-// causeWeb is the web panel's cause (SPEC.md): its close is a remote one.
-const causeWeb Cause = "web"
-
 // warnFor is how long the warning runs before a close with cause c.
 func (m *Machine) warnFor(c Cause) time.Duration {
 	switch c {
 	case CauseAutoClose:
 		return m.p.WarnBeforeClose
-	case CauseMQTT, CauseDBus, causeWeb:
+	case CauseMQTT, CauseDBus, CauseWeb:
 		if m.p.WarnOnRemoteClose {
 			return m.p.WarnBeforeClose
 		}

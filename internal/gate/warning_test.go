@@ -111,7 +111,7 @@ func TestPreCloseRules(t *testing.T) {
 		{"warn_on_remote_close: MQTT, D-Bus and web closes warn; a second close does not warn again", remote, Restored{}, []rstep{
 			{at: 0, ev: start(true, false, false)},
 			{at: s, ev: cmdBy(CmdClose, CauseDBus), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseIdle, Count: zero}},
-			{at: 3 * s, ev: cmdBy(CmdClose, causeWeb), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseIdle, Count: zero}},
+			{at: 3 * s, ev: cmdBy(CmdClose, CauseWeb), want: &rsnap{State: Open, Cause: CauseStartup, Warning: true, AutoClose: AutoCloseIdle, Count: zero}},
 			// Still 5 s from the first close, not from the second.
 			{at: 6 * s, ev: tick(), want: &rsnap{State: Closing, Cause: CauseDBus, Motor: DirClose, AutoClose: AutoCloseIdle, Count: zero}},
 		}},
